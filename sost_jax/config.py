@@ -1,0 +1,120 @@
+"""Run configuration: defaults, loading from config files, validation, and saving.
+
+Configs are data: an ``ml_collections.ConfigDict`` whose sections map to the pipeline's
+stages. A config file is a Python file with ``get_config()`` returning one (see
+``configs/``); command-line overrides are ``key.path=value`` strings. Every run writes its
+resolved config next to its outputs (`save_config`).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import ml_collections
+
+from sost_jax.prepare import PrepareSettings
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The defaults: LAMOST-like data on the 3900-8699 Å, 1 Å grid (4800 pixels)."""
+    c = ml_collections.ConfigDict()
+    # Wavelength grid, resolution and normalisation: see PrepareSettings for each field.
+    c.preprocess = PrepareSettings().to_dict()
+    # Input files: reader "auto" | "lamost" | "fits1d".
+    c.data = ml_collections.ConfigDict(
+        {"reader": "auto", "workers": -1, "shard_size": 4096, "chunk_size": 256}
+    )
+    # The embedded mock survey (sizes of the demo's data sets).
+    c.mock = ml_collections.ConfigDict(
+        {"seed": 0, "n_synthetic": 4000, "n_observed": 4000, "n_test": 2000}
+    )
+    return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raise ValueError with a clear message when the config cannot work."""
+    PrepareSettings.from_dict(config.preprocess.to_dict())
+    if config.data.reader not in ("auto", "lamost", "fits1d"):
+        raise ValueError(f"data.reader must be auto, lamost or fits1d; got {config.data.reader!r}")
+    for key in ("shard_size", "chunk_size"):
+        if config.data[key] < 1:
+            raise ValueError(f"data.{key} must be >= 1, got {config.data[key]}")
+    for key in ("n_synthetic", "n_observed", "n_test"):
+        if config.mock[key] < 1:
+            raise ValueError(f"mock.{key} must be >= 1, got {config.mock[key]}")
+
+
+def _parse_value(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
+    """Apply ``section.key=value`` overrides in place; unknown keys are an error."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form key.path=value")
+        key, text = item.split("=", 1)
+        *parents, leaf = key.strip().split(".")
+        node = config
+        for part in parents:
+            if part not in node:
+                raise ValueError(f"unknown config section {part!r} in override {item!r}")
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"unknown config key {key!r}; known here: {sorted(node.keys())}")
+        value = _parse_value(text)
+        old = node[leaf]
+        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if old is not None and type(value) is not type(old):
+            raise ValueError(f"config key {key!r} expects {type(old).__name__}, got {text!r}")
+        node[leaf] = value
+
+
+def load_config(
+    path: str | os.PathLike | None = None, overrides: Sequence[str] = ()
+) -> ml_collections.ConfigDict:
+    """Load a config file (``get_config()``), or the defaults, apply overrides, validate.
+
+    Parameters
+    ----------
+    path : path, optional
+        A ``.py`` file defining ``get_config()``, or a ``.json`` file written by
+        `save_config`. None gives `default_config`.
+    overrides : list of str
+        ``key.path=value`` strings, e.g. ``preprocess.grid_step=2.0``.
+    """
+    if path is None:
+        config = default_config()
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        if path.suffix == ".json":
+            config = default_config()
+            config.update(ml_collections.ConfigDict(json.loads(path.read_text())))
+        else:
+            spec = importlib.util.spec_from_file_location(f"sost_config_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise ValueError(f"cannot import config file {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if not hasattr(module, "get_config"):
+                raise ValueError(f"config file {path} defines no get_config()")
+            config = module.get_config()
+    apply_overrides(config, overrides)
+    validate(config)
+    return config
+
+
+def save_config(config: ml_collections.ConfigDict, path: str | os.PathLike) -> None:
+    """Write the resolved config as JSON (readable back with `load_config`)."""
+    Path(path).write_text(config.to_json(indent=1, sort_keys=True))

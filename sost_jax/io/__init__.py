@@ -1,0 +1,145 @@
+"""Readers: survey and library spectra, synthetic grids and catalogues -> plain arrays.
+
+Spectra come back as `sost_jax.spectra.Spectrum`, grids as `sost_jax.spectra.Grid`,
+catalogues as ``dict[str, ndarray]``. Every failure to read a file is a
+`sost_jax.spectra.ReadError` whose message starts with the file's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from os import PathLike
+from typing import Any, Literal
+
+from sost_jax.io import fitsfast
+from sost_jax.io.catalog import DEFAULT_ALIASES, read_catalog, read_miles_params
+from sost_jax.io.fits1d import fits1d_from_bytes, read_fits1d
+from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
+from sost_jax.io.grids import (
+    read_array_grid,
+    read_ascii_grid,
+    read_ascii_grid_index,
+    read_ck04,
+    write_array_grid,
+)
+from sost_jax.io.lamost import lamost_from_bytes, read_lamost
+from sost_jax.spectra import ReadError, Spectrum
+
+__all__ = [
+    "DEFAULT_ALIASES",
+    "ReadError",
+    "detect_format",
+    "read_array_grid",
+    "read_ascii_grid",
+    "read_ascii_grid_index",
+    "read_catalog",
+    "read_ck04",
+    "read_fits1d",
+    "read_lamost",
+    "read_many",
+    "read_miles_params",
+    "read_spectrum",
+    "write_array_grid",
+]
+
+SpectrumFormat = Literal["auto", "lamost", "fits1d"]
+
+
+def detect_format(header: dict[str, Any]) -> Literal["lamost", "fits1d"]:
+    """Guess the layout of a FITS spectrum from its primary header.
+
+    Parameters
+    ----------
+    header : dict
+        Primary header, keyword -> value.
+
+    Returns
+    -------
+    {"lamost", "fits1d"}
+        "lamost" when the header is LAMOST's (TELESCOP = 'LAMOST' or an OBSID keyword)
+        and the primary HDU is empty with extensions (DR5+ table layout) or an [N >= 3, P]
+        image (DR1-4); "fits1d" otherwise.
+    """
+    telescope = str(header.get("TELESCOP") or "").strip().upper()
+    if telescope != "LAMOST" and "OBSID" not in header:
+        return "fits1d"
+    naxis = header.get("NAXIS")
+    if naxis == 0 and header.get("EXTEND") is True:
+        return "lamost"
+    if naxis == 2 and isinstance(header.get("NAXIS2"), int) and header["NAXIS2"] >= 3:
+        return "lamost"
+    return "fits1d"
+
+
+def read_spectrum(
+    path: str | PathLike[str],
+    fmt: SpectrumFormat = "auto",
+    backend: Backend = "auto",
+    **kwargs: Any,
+) -> Spectrum:
+    """Read one spectrum, choosing the reader from the file's layout.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.fits`` or ``.fits.gz`` file.
+    fmt : {"auto", "lamost", "fits1d"}
+        Reader to use; "auto" decides with `detect_format` from the primary header.
+    backend : {"auto", "fast", "astropy"}
+        FITS decoding, as in `sost_jax.io.fitsfast.read_hdus`.
+    **kwargs
+        Passed to the 1-D reader (``hdu``, ``medium``, ``mask_zeros``).
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    ReadError
+        The file cannot be read by the chosen reader.
+    """
+    if fmt not in ("auto", "lamost", "fits1d"):
+        raise ValueError(f"unknown format {fmt!r}")
+    try:
+        raw = fitsfast.load_bytes(path)
+        if fmt == "auto":
+            header = fitsfast.read_hdus(raw, 1, backend)[0].header
+            fmt = detect_format(header)
+    except (OSError, FitsFormatError, FitsUnsupported) as err:
+        raise ReadError(f"{path}: {err}") from err
+    if fmt == "lamost":
+        return lamost_from_bytes(raw, path, backend)
+    return fits1d_from_bytes(raw, path, backend=backend, **kwargs)
+
+
+def read_many(
+    paths: Iterable[str | PathLike[str]],
+    reader: Callable[[str | PathLike[str]], Spectrum] = read_spectrum,
+) -> tuple[list[Spectrum], list[tuple[str, str]]]:
+    """Read many files, collecting failures instead of raising.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Files to read, in order.
+    reader : callable
+        ``reader(path) -> Spectrum``; `read_spectrum` by default.
+
+    Returns
+    -------
+    spectra : list of Spectrum
+        The files that were read, in input order.
+    failures : list of (str, str)
+        ``(path, reason)`` for every file that was not.
+    """
+    spectra: list[Spectrum] = []
+    failures: list[tuple[str, str]] = []
+    for path in paths:
+        try:
+            spectra.append(reader(path))
+        except ReadError as err:
+            failures.append((str(path), str(err)))
+        except Exception as err:  # a reader bug must not stop a million-file run
+            failures.append((str(path), f"{type(err).__name__}: {err}"))
+    return spectra, failures

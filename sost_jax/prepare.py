@@ -1,0 +1,465 @@
+"""Files or arrays -> a prepared store: rest frame, common grid, resolution, normalisation.
+
+The per-spectrum steps (reading, air/vacuum, rest-frame shift, resampling, degrading) are
+NumPy and run in worker processes; normalisation runs batched and jit-compiled in the main
+process, chunk by chunk, and finished shards are written atomically, so an interrupted
+preparation resumes where it stopped. A file that cannot be used is skipped and listed with
+its reason in the store; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sost_jax.preprocess import (
+    NormaliseSettings,
+    air_to_vac,
+    degrade_to_fwhm,
+    degrade_to_resolution,
+    linear_grid,
+    log_linear_grid,
+    normalise,
+    resample,
+    to_rest_frame,
+    vac_to_air,
+)
+from sost_jax.spectra import ReadError
+from sost_jax.store import PreparedStore, StoreWriter
+
+_MEDIA = ("vacuum", "air")
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Everything that turns a raw spectrum into a row of a prepared store.
+
+    Attributes
+    ----------
+    grid_start, grid_stop, grid_step : float
+        Output grid [Å]: pixel centres from start to stop (included) every step.
+    grid_medium : str
+        "vacuum" or "air": the medium of the output wavelengths.
+    input_medium : str
+        Medium of the input wavelengths when the reader cannot tell ("" = trust the reader,
+        and assume ``grid_medium`` when it does not know either).
+    rest_frame : bool
+        Shift by the reader's redshift ``meta["z"]`` (LAMOST header Z) before resampling.
+    degrade_fwhm, input_fwhm : float
+        When degrade_fwhm > 0: convolve to this Gaussian FWHM [Å] from the input's FWHM [Å].
+    degrade_r, input_r : float
+        When degrade_r > 0: convolve to this resolving power from the input's (0 = infinite).
+    min_coverage : float
+        Skip spectra whose good pixels cover less than this fraction of the grid.
+    normalise : NormaliseSettings
+        The pseudo-continuum fit.
+    """
+
+    grid_start: float = 3900.0
+    grid_stop: float = 8699.0
+    grid_step: float = 1.0
+    grid_medium: str = "vacuum"
+    input_medium: str = ""
+    rest_frame: bool = True
+    degrade_fwhm: float = 0.0
+    input_fwhm: float = 0.0
+    degrade_r: float = 0.0
+    input_r: float = 0.0
+    min_coverage: float = 0.8
+    normalise: NormaliseSettings = field(default_factory=NormaliseSettings)
+
+    def __post_init__(self) -> None:
+        linear_grid(self.grid_start, self.grid_stop, self.grid_step)  # validates
+        if self.grid_medium not in _MEDIA:
+            raise ValueError(f"grid_medium must be 'vacuum' or 'air', got {self.grid_medium!r}")
+        if self.input_medium not in ("", *_MEDIA):
+            raise ValueError(
+                f"input_medium must be '', 'vacuum' or 'air', got {self.input_medium!r}"
+            )
+        if self.degrade_fwhm and self.degrade_r:
+            raise ValueError("set degrade_fwhm or degrade_r, not both")
+        if self.degrade_fwhm < 0 or self.degrade_r < 0 or self.input_fwhm < 0 or self.input_r < 0:
+            raise ValueError("resolutions must be >= 0")
+        if self.degrade_fwhm and self.input_fwhm > self.degrade_fwhm:
+            raise ValueError(
+                f"input_fwhm {self.input_fwhm} Å is coarser than degrade_fwhm {self.degrade_fwhm} Å"
+            )
+        if self.degrade_r and self.input_r and self.input_r < self.degrade_r:
+            raise ValueError(f"input_r {self.input_r} is lower than degrade_r {self.degrade_r}")
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ValueError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PrepareSettings:
+        """Build from a (config) mapping; unknown keys are an error."""
+        d = dict(d)
+        norm = NormaliseSettings(**dict(d.pop("normalise", {})))
+        unknown = set(d) - {f for f in cls.__dataclass_fields__ if f != "normalise"}
+        if unknown:
+            raise ValueError(f"unknown preprocessing settings: {sorted(unknown)}")
+        return cls(normalise=norm, **d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def wave(self) -> np.ndarray:
+        """float64 [P] output grid [Å]."""
+        return linear_grid(self.grid_start, self.grid_stop, self.grid_step)
+
+
+def _to_medium(wave: np.ndarray, medium: str | None, settings: PrepareSettings) -> np.ndarray:
+    medium = settings.input_medium or medium or settings.grid_medium
+    if medium == settings.grid_medium:
+        return wave
+    return air_to_vac(wave) if settings.grid_medium == "vacuum" else vac_to_air(wave)
+
+
+def _degrade(
+    wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray, settings: PrepareSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Convolve on an intermediate uniform grid (linear for FWHM, log for R) at native sampling.
+
+    ``wave`` is [N, P_in]; returns the intermediate grid [P_mid] and flux, ivar [N, P_mid].
+    """
+    lo = max(float(wave[:, 0].min()), settings.grid_start - 10 * settings.grid_step)
+    hi = min(float(wave[:, -1].max()), settings.grid_stop + 10 * settings.grid_step)
+    if settings.degrade_fwhm:
+        step = min(float(np.median(np.diff(wave[0]))), settings.grid_step)
+        mid = linear_grid(lo, hi, step)
+        flux, ivar = resample(wave, flux, ivar, mid)
+        flux, ivar = degrade_to_fwhm(mid, flux, settings.degrade_fwhm, settings.input_fwhm, ivar)
+    else:
+        dlog = float(np.median(np.diff(np.log10(wave[0]))))
+        mid = log_linear_grid(lo, int(np.log10(hi / lo) / dlog) + 1, dlog)
+        flux, ivar = resample(wave, flux, ivar, mid)
+        r_in = settings.input_r or np.inf
+        flux, ivar = degrade_to_resolution(mid, flux, settings.degrade_r, r_in, ivar)
+    return mid, flux, ivar
+
+
+def to_grid(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    settings: PrepareSettings,
+    z: np.ndarray | None = None,
+    medium: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bring spectra onto the output grid: medium, rest frame, resolution, resampling.
+
+    Parameters
+    ----------
+    wave : [P_in] or [N, P_in]
+        Input wavelengths [Å].
+    flux, ivar : [N, P_in]
+        Flux and inverse variance (0 = bad pixel).
+    settings : PrepareSettings
+        Grid and resolution.
+    z : [N], optional
+        Redshifts to remove (only used when ``settings.rest_frame``).
+    medium : str, optional
+        Medium of ``wave`` as the reader knows it.
+
+    Returns
+    -------
+    flux, ivar : float32 [N, P] on ``settings.wave``; ivar = 0 where there is no data.
+    """
+    flux = np.atleast_2d(flux)
+    wave = np.broadcast_to(_to_medium(np.asarray(wave, np.float64), medium, settings), flux.shape)
+    if settings.rest_frame and z is not None:
+        wave = to_rest_frame(wave, np.nan_to_num(np.asarray(z, np.float64)))
+    if settings.degrade_fwhm or settings.degrade_r:
+        wave, flux, ivar = _degrade(np.asarray(wave), flux, np.atleast_2d(ivar), settings)
+    return resample(wave, flux, np.atleast_2d(ivar), settings.wave)
+
+
+def _check_coverage(ivar: np.ndarray, settings: PrepareSettings) -> list[str | None]:
+    """Reason to skip each spectrum, or None to keep it."""
+    coverage = (ivar > 0).mean(axis=1)
+    return [
+        None
+        if c >= settings.min_coverage and c > 0
+        else (
+            f"good pixels cover {100 * c:.0f}% of the grid "
+            f"{settings.grid_start:g}-{settings.grid_stop:g} Å "
+            f"(minimum {100 * settings.min_coverage:.0f}%)"
+        )
+        for c in coverage
+    ]
+
+
+def read_to_grid(
+    paths: Sequence[str], settings: PrepareSettings, reader: Callable | str = "auto"
+) -> dict[str, Any]:
+    """Read files and bring them onto the grid (the worker-process half of preparation).
+
+    Returns
+    -------
+    dict with flux, ivar [n, P] of the usable files, meta (list of n dicts) and failures
+    (list of (path, reason)).
+    """
+    from sost_jax.io import read_spectrum
+
+    read = partial(read_spectrum, fmt=reader) if isinstance(reader, str) else reader
+    fluxes, ivars, metas, failures = [], [], [], []
+    for path in paths:
+        try:
+            spec = read(path)
+            f, iv = to_grid(
+                spec.wave,
+                spec.flux[None],
+                np.where(spec.mask, 0.0, spec.ivar)[None],
+                settings,
+                z=np.array([spec.meta.get("z") or 0.0]),
+                medium=spec.meta.get("medium"),
+            )
+        except ReadError as err:
+            failures.append((str(path), str(err)))
+            continue
+        except Exception as err:  # one bad file never stops a batch
+            failures.append((str(path), f"{type(err).__name__}: {err}"))
+            continue
+        (reason,) = _check_coverage(iv, settings)
+        if reason:
+            failures.append((str(path), reason))
+            continue
+        fluxes.append(f[0])
+        ivars.append(iv[0])
+        metas.append({k: v for k, v in spec.meta.items() if np.isscalar(v) or v is None})
+    p = settings.wave.size
+    return {
+        "flux": np.stack(fluxes) if fluxes else np.zeros((0, p), np.float32),
+        "ivar": np.stack(ivars) if ivars else np.zeros((0, p), np.float32),
+        "meta": metas,
+        "failures": failures,
+    }
+
+
+def _meta_columns(metas: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Turn per-spectrum meta dicts into columns: numbers as float64, the rest as str."""
+    keys = sorted(set().union(*[m.keys() for m in metas])) if metas else ["id"]
+    cols = {}
+    for k in keys:
+        vals = [m.get(k) for m in metas]
+        numeric = all(
+            v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+            for v in vals
+        )
+        if numeric:
+            cols[k] = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
+        else:
+            cols[k] = np.array(["" if v is None else str(v) for v in vals])
+    return cols
+
+
+def _default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2)))
+
+
+def prepare_files(
+    paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    settings: PrepareSettings,
+    labels: Mapping[str, Sequence[float]] | None = None,
+    reader: str = "auto",
+    workers: int | None = None,
+    shard_size: int = 4096,
+    chunk_size: int = 256,
+    progress: bool = True,
+) -> PreparedStore:
+    """Prepare spectrum files into a store, in parallel, resumably.
+
+    Parameters
+    ----------
+    paths : list of paths
+        Spectrum files (LAMOST or generic 1-D FITS, see `sost_jax.io`). Their order defines
+        the shards, so resuming needs the same list.
+    out_dir : path
+        Store directory; a partly written store with the same settings is resumed.
+    settings : PrepareSettings
+        Grid, resolution and normalisation.
+    labels : dict id -> (Teff [K], log g [dex], [Fe/H] [dex]), optional
+        Reference labels, matched on the reader's ``id``; NaN for spectra not in it.
+    reader : str
+        "auto", "lamost" or "fits1d".
+    workers : int, optional
+        Reading processes (0 reads in this process). Default: the number of cores.
+    shard_size, chunk_size : int
+        Spectra per shard on disk and per task handed to a worker.
+    progress : bool
+        Show a progress bar with spectra/s.
+
+    Returns
+    -------
+    PreparedStore
+        The finished store; ``store.failures()`` lists skipped files with reasons.
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise ValueError("no input files to prepare")
+    workers = _default_workers() if workers is None else workers
+    info = {
+        "source": "files",
+        "reader": reader,
+        "n_inputs": len(paths),
+        "preprocess": settings.to_dict(),
+    }
+    writer = StoreWriter(out_dir, settings.wave, info)
+    done = writer.done_shards()
+    tasks = [
+        (s, paths[lo : min(lo + chunk_size, hi)])
+        for s, hi0 in enumerate(range(0, len(paths), shard_size))
+        if s not in done
+        for hi in [min(hi0 + shard_size, len(paths))]
+        for lo in range(hi0, hi, chunk_size)
+    ]
+    chunks_per_shard = collections.Counter(s for s, _ in tasks)
+    bar = tqdm(
+        total=len(paths),
+        initial=len(paths) - sum(len(c) for _, c in tasks),
+        unit="spec",
+        disable=not progress,
+        desc="prepare",
+        smoothing=0.1,
+    )
+    pending: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+
+    def consume(shard: int, result: dict[str, Any]) -> None:
+        pending[shard].append(_finish_chunk(result, settings, labels))
+        bar.update(len(result["meta"]) + len(result["failures"]))
+        if len(pending[shard]) == chunks_per_shard[shard]:
+            _write_shard(writer, shard, pending.pop(shard))
+
+    if workers == 0:
+        for shard, chunk in tasks:
+            consume(shard, read_to_grid(chunk, settings, reader))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            window: collections.deque[tuple[int, Future]] = collections.deque()
+            for shard, chunk in tasks:
+                window.append((shard, pool.submit(read_to_grid, chunk, settings, reader)))
+                if len(window) > 2 * workers:
+                    s, fut = window.popleft()
+                    consume(s, fut.result())
+            while window:
+                s, fut = window.popleft()
+                consume(s, fut.result())
+    bar.close()
+    return PreparedStore(out_dir)
+
+
+def _finish_chunk(
+    result: Mapping[str, Any],
+    settings: PrepareSettings,
+    labels: Mapping[str, Sequence[float]] | None,
+) -> dict[str, Any]:
+    """Normalise one chunk read by `read_to_grid` and attach labels."""
+    metas = result["meta"]
+    if metas:
+        flux, weight, _ = normalise(
+            settings.wave, result["flux"], result["ivar"], settings.normalise
+        )
+    else:
+        flux = weight = result["flux"]
+    lab = np.full((len(metas), 3), np.nan, np.float32)
+    if labels is not None:
+        for i, m in enumerate(metas):
+            if str(m.get("id")) in labels:
+                lab[i] = labels[str(m["id"])]
+    return {
+        "flux": flux,
+        "weight": weight,
+        "labels": lab,
+        "meta": metas,
+        "failures": result["failures"],
+    }
+
+
+def _write_shard(writer: StoreWriter, shard: int, parts: Sequence[Mapping[str, Any]]) -> None:
+    metas = [m for p in parts for m in p["meta"]]
+    writer.write_shard(
+        shard,
+        np.concatenate([p["flux"] for p in parts]),
+        np.concatenate([p["weight"] for p in parts]),
+        np.concatenate([p["labels"] for p in parts]),
+        _meta_columns(metas),
+        [f for p in parts for f in p["failures"]],
+    )
+
+
+def prepare_arrays(
+    out_dir: str | os.PathLike,
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    settings: PrepareSettings,
+    labels: np.ndarray | None = None,
+    meta: Mapping[str, np.ndarray] | None = None,
+    z: np.ndarray | None = None,
+    info: Mapping[str, Any] | None = None,
+    shard_size: int = 4096,
+    chunk_size: int = 256,
+) -> PreparedStore:
+    """Prepare in-memory spectra (a synthetic grid, the mock survey) into a store.
+
+    Parameters
+    ----------
+    wave : [P_in] or [N, P_in]
+        Input wavelengths [Å], in ``settings.input_medium`` (or the grid's medium).
+    flux, ivar : [N, P_in]
+        Spectra; pass ivar = 1 for noiseless models.
+    labels : [N, 3], optional
+        Teff [K], log g [dex], [Fe/H] [dex].
+    meta : dict of [N] columns, optional
+        Must hold ``id`` if given; default ids are "0", "1", ...
+    z : [N], optional
+        Redshifts, removed when ``settings.rest_frame``.
+    info : dict, optional
+        Extra provenance for the manifest.
+    """
+    n = np.shape(flux)[0]
+    labels = np.full((n, 3), np.nan, np.float32) if labels is None else np.asarray(labels)
+    meta = {"id": np.arange(n).astype(str)} if meta is None else dict(meta)
+    full_info = {
+        "source": "arrays",
+        "n_inputs": int(n),
+        "preprocess": settings.to_dict(),
+        **(info or {}),
+    }
+    writer = StoreWriter(out_dir, settings.wave, full_info)
+    done = writer.done_shards()
+    wave = np.asarray(wave, np.float64)
+    for s, lo in enumerate(range(0, n, shard_size)):
+        if s in done:
+            continue
+        parts = []
+        for clo in range(lo, min(lo + shard_size, n), chunk_size):
+            sl = slice(clo, min(clo + chunk_size, n, lo + shard_size))
+            w = wave[sl] if wave.ndim == 2 else wave
+            f, iv = to_grid(w, flux[sl], ivar[sl], settings, None if z is None else z[sl])
+            reasons = _check_coverage(iv, settings)
+            keep = np.array([r is None for r in reasons])
+            ids = np.asarray(meta["id"])[sl]
+            rows = [{k: np.asarray(v)[sl][i] for k, v in meta.items()} for i in range(len(ids))]
+            result = {
+                "flux": f[keep],
+                "ivar": iv[keep],
+                "meta": [r for r, k in zip(rows, keep, strict=True) if k],
+                "failures": [(str(i), r) for i, r in zip(ids, reasons, strict=True) if r],
+            }
+            part = _finish_chunk(result, settings, None)
+            part["labels"] = np.asarray(labels[sl][keep], np.float32)
+            parts.append(part)
+        _write_shard(writer, s, parts)
+    return PreparedStore(out_dir)

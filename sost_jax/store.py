@@ -1,0 +1,252 @@
+"""The prepared-dataset store: normalised spectra on one wavelength grid, on disk, in shards.
+
+Layout of a store directory::
+
+    manifest.json          grid, preprocessing config, shard list, label names, source
+    wave.npy               float64 [P] wavelength grid [Å]
+    shards/00000/          one shard (written to a temporary name, then renamed: atomic)
+        flux.npy           float32 [n, P] normalised flux (1 where weight is 0)
+        weight.npy         float32 [n, P] inverse variance of the normalised flux
+        labels.npy         float32 [n, 3] Teff [K], log g [dex], [Fe/H] [dex]; NaN unknown
+        meta.npz           1-D columns of length n: id (str), source (str), flags (int32),
+                           and numbers such as ra, dec [deg], snr, z
+        failures.csv       inputs of this shard that could not be used: source, reason
+
+Arrays are memory-mapped on read, so training and inference stream stores larger than memory.
+A shard that exists is complete, which makes preparation resumable shard by shard.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sost_jax.constants import LABEL_NAMES
+
+STORE_VERSION = 1
+_ARRAYS = ("flux", "weight", "labels")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def shard_name(index: int) -> str:
+    """Directory name of shard ``index``."""
+    return f"{index:05d}"
+
+
+class StoreWriter:
+    """Writes shards of a prepared store; each shard appears atomically when complete.
+
+    Parameters
+    ----------
+    root : path
+        Store directory (created).
+    wave : [P]
+        Wavelength grid [Å] of every spectrum in the store.
+    info : dict
+        JSON-serialisable description written to the manifest: the resolved preprocessing
+        config, where the spectra came from. A store reopened with different ``info`` or
+        ``wave`` is refused, so a resumed preparation cannot mix two settings.
+    """
+
+    def __init__(self, root: str | os.PathLike, wave: np.ndarray, info: Mapping[str, Any]):
+        self.root = Path(root)
+        self.wave = np.asarray(wave, dtype=np.float64)
+        self.info = json.loads(json.dumps(dict(info)))
+        (self.root / "shards").mkdir(parents=True, exist_ok=True)
+        manifest_path = self.root / "manifest.json"
+        if manifest_path.exists():
+            old = json.loads(manifest_path.read_text())
+            old_wave = np.load(self.root / "wave.npy")
+            if old.get("info") != self.info or not np.array_equal(old_wave, self.wave):
+                raise ValueError(
+                    f"{self.root} already holds a store prepared with other settings; "
+                    "choose another output directory or delete it"
+                )
+        else:
+            np.save(self.root / "wave.npy", self.wave)
+            self._write_manifest()
+
+    def done_shards(self) -> set[int]:
+        """Indices of shards already complete on disk."""
+        return {
+            int(p.name) for p in (self.root / "shards").iterdir() if p.is_dir() and p.name.isdigit()
+        }
+
+    def write_shard(
+        self,
+        index: int,
+        flux: np.ndarray,
+        weight: np.ndarray,
+        labels: np.ndarray,
+        meta: Mapping[str, Sequence | np.ndarray],
+        failures: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Write one complete shard.
+
+        Parameters
+        ----------
+        index : int
+            Shard number; shards are read in index order.
+        flux, weight : [n, P]
+            Normalised flux and its inverse variance.
+        labels : [n, 3]
+            Teff [K], log g [dex], [Fe/H] [dex]; NaN where unknown.
+        meta : dict of [n] columns
+            Must contain ``id``; strings and numbers only.
+        failures : list of (source, reason)
+            Inputs of this shard that were skipped.
+        """
+        n, p = np.shape(flux)
+        if p != self.wave.size or np.shape(weight) != (n, p) or np.shape(labels) != (n, 3):
+            raise ValueError(
+                f"shard arrays disagree: flux {np.shape(flux)}, weight {np.shape(weight)}, "
+                f"labels {np.shape(labels)}, grid of {self.wave.size} pixels"
+            )
+        if "id" not in meta:
+            raise ValueError("shard meta needs an 'id' column")
+        columns = {k: np.asarray(v) for k, v in meta.items()}
+        for key, col in columns.items():
+            if col.shape != (n,):
+                raise ValueError(f"meta column {key!r} has shape {col.shape}, expected ({n},)")
+        final = self.root / "shards" / shard_name(index)
+        tmp = final.with_name(final.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        np.save(tmp / "flux.npy", np.asarray(flux, dtype=np.float32))
+        np.save(tmp / "weight.npy", np.asarray(weight, dtype=np.float32))
+        np.save(tmp / "labels.npy", np.asarray(labels, dtype=np.float32))
+        np.savez(tmp / "meta.npz", **columns)
+        with open(tmp / "failures.csv", "w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["source", "reason"])
+            out.writerows(failures)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "version": STORE_VERSION,
+            "n_pixels": int(self.wave.size),
+            "wave_start": float(self.wave[0]),
+            "wave_stop": float(self.wave[-1]),
+            "label_names": list(LABEL_NAMES),
+            "info": self.info,
+            "shards": sorted(self.done_shards()),
+        }
+        _atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
+
+
+class PreparedStore:
+    """Read access to a prepared store; arrays are memory-mapped.
+
+    Attributes
+    ----------
+    wave : float64 [P]
+        Wavelength grid [Å].
+    meta : dict of [N] arrays
+        All metadata columns of all shards, concatenated (small: no pixel data).
+    info : dict
+        The manifest's description (preprocessing config, source).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        manifest_path = self.root / "manifest.json"
+        if not manifest_path.exists():
+            raise FileNotFoundError(f"{self.root} is not a prepared store (no manifest.json)")
+        self.manifest = json.loads(manifest_path.read_text())
+        if self.manifest.get("version") != STORE_VERSION:
+            raise ValueError(
+                f"{self.root}: store version {self.manifest.get('version')} is not supported "
+                f"(this sost-jax reads version {STORE_VERSION})"
+            )
+        self.info: dict[str, Any] = self.manifest["info"]
+        self.wave = np.load(self.root / "wave.npy")
+        dirs = [self.root / "shards" / shard_name(i) for i in self.manifest["shards"]]
+        self._arrays = [
+            {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in _ARRAYS} for d in dirs
+        ]
+        self._dirs = dirs
+        sizes = np.array([a["labels"].shape[0] for a in self._arrays], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(sizes)])
+        metas = []
+        for d in dirs:
+            with np.load(d / "meta.npz") as z:
+                metas.append({k: z[k] for k in z.files})
+        keys = sorted(set().union(*[m.keys() for m in metas])) if metas else ["id"]
+        self.meta: dict[str, np.ndarray] = {
+            k: np.concatenate([m[k] for m in metas if k in m]) if metas else np.array([])
+            for k in keys
+        }
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    @property
+    def n_pixels(self) -> int:
+        return int(self.wave.size)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """float32 [N, 3] labels of every spectrum (NaN where unknown)."""
+        if not self._arrays:
+            return np.zeros((0, 3), np.float32)
+        return np.concatenate([np.asarray(a["labels"]) for a in self._arrays])
+
+    def read(self, indices: np.ndarray | Sequence[int]) -> dict[str, np.ndarray]:
+        """Gather spectra by global index, in the order given.
+
+        Parameters
+        ----------
+        indices : int [B]
+
+        Returns
+        -------
+        dict with flux [B, P], weight [B, P], labels [B, 3] (float32).
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"index out of range for a store of {len(self)} spectra")
+        shard = np.searchsorted(self._starts, idx, side="right") - 1
+        out = {
+            "flux": np.empty((idx.size, self.n_pixels), np.float32),
+            "weight": np.empty((idx.size, self.n_pixels), np.float32),
+            "labels": np.empty((idx.size, 3), np.float32),
+        }
+        for s in np.unique(shard):
+            sel = np.nonzero(shard == s)[0]
+            local = idx[sel] - self._starts[s]
+            order = np.argsort(local)  # sorted reads from the memory map
+            for name in _ARRAYS:
+                out[name][sel[order]] = self._arrays[s][name][local[order]]
+        return out
+
+    def iter_chunks(self, size: int, start: int = 0) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Yield ``(first_index, read(range))`` in order, ``size`` spectra at a time."""
+        for lo in range(start, len(self), size):
+            yield lo, self.read(np.arange(lo, min(lo + size, len(self))))
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(source, reason) of every input skipped during preparation."""
+        rows: list[tuple[str, str]] = []
+        for d in self._dirs:
+            with open(d / "failures.csv", newline="") as fh:
+                reader = csv.reader(fh)
+                next(reader, None)
+                rows.extend((r[0], r[1]) for r in reader)
+        return rows
