@@ -28,7 +28,6 @@ from sost_jax.preprocess import (
     degrade_to_resolution,
     linear_grid,
     log_linear_grid,
-    normalise,
     resample,
     to_rest_frame,
     vac_to_air,
@@ -203,6 +202,8 @@ def read_to_grid(
 ) -> dict[str, Any]:
     """Read files and bring them onto the grid (the worker-process half of preparation).
 
+    Spectra with the same number of pixels and medium are resampled together.
+
     Returns
     -------
     dict with flux, ivar [n, P] of the usable files, meta (list of n dicts) and failures
@@ -211,36 +212,49 @@ def read_to_grid(
     from sost_jax.io import read_spectrum
 
     read = partial(read_spectrum, fmt=reader) if isinstance(reader, str) else reader
-    fluxes, ivars, metas, failures = [], [], [], []
+    spectra, failures = [], []
     for path in paths:
         try:
-            spec = read(path)
-            f, iv = to_grid(
-                spec.wave,
-                spec.flux[None],
-                np.where(spec.mask, 0.0, spec.ivar)[None],
-                settings,
-                z=np.array([spec.meta.get("z") or 0.0]),
-                medium=spec.meta.get("medium"),
-            )
+            spectra.append(read(path))
         except ReadError as err:
             failures.append((str(path), str(err)))
-            continue
         except Exception as err:  # one bad file never stops a batch
             failures.append((str(path), f"{type(err).__name__}: {err}"))
-            continue
-        (reason,) = _check_coverage(iv, settings)
-        if reason:
-            failures.append((str(path), reason))
-            continue
-        fluxes.append(f[0])
-        ivars.append(iv[0])
-        metas.append({k: v for k, v in spec.meta.items() if np.isscalar(v) or v is None})
+    groups: dict[tuple[int, Any], list[int]] = collections.defaultdict(list)
+    for i, spec in enumerate(spectra):
+        groups[(spec.wave.size, spec.meta.get("medium"))].append(i)
     p = settings.wave.size
+    flux = np.zeros((len(spectra), p), np.float32)
+    ivar = np.zeros((len(spectra), p), np.float32)
+    for (_, medium), idx in groups.items():
+        group = [spectra[i] for i in idx]
+        try:
+            flux[idx], ivar[idx] = to_grid(
+                np.stack([s.wave for s in group]),
+                np.stack([s.flux for s in group]),
+                np.stack([np.where(s.mask, 0.0, s.ivar) for s in group]),
+                settings,
+                z=np.array([s.meta.get("z") or 0.0 for s in group]),
+                medium=medium,
+            )
+        except Exception as err:  # noqa: BLE001 - reported per file, the batch goes on
+            for i in idx:
+                spectra[i] = None
+                failures.append((str(group[0].meta.get("path")), f"{type(err).__name__}: {err}"))
+    keep = []
+    for i, reason in enumerate(_check_coverage(ivar, settings)):
+        if spectra[i] is None:
+            continue
+        if reason:
+            failures.append((str(spectra[i].meta.get("path")), reason))
+        else:
+            keep.append(i)
     return {
-        "flux": np.stack(fluxes) if fluxes else np.zeros((0, p), np.float32),
-        "ivar": np.stack(ivars) if ivars else np.zeros((0, p), np.float32),
-        "meta": metas,
+        "flux": flux[keep],
+        "ivar": ivar[keep],
+        "meta": [
+            {k: v for k, v in spectra[i].meta.items() if np.isscalar(v) or v is None} for i in keep
+        ],
         "failures": failures,
     }
 
@@ -365,6 +379,8 @@ def _finish_chunk(
     labels: Mapping[str, Sequence[float]] | None,
 ) -> dict[str, Any]:
     """Normalise one chunk read by `read_to_grid` and attach labels."""
+    from sost_jax.preprocess.continuum import normalise  # JAX: main process only
+
     metas = result["meta"]
     if metas:
         flux, weight, _ = normalise(

@@ -19,7 +19,7 @@ from sost_jax.preprocess import (
     to_rest_frame,
     vac_to_air,
 )
-from sost_jax.preprocess.normalise import knot_interval_pixels
+from sost_jax.preprocess.continuum import knot_interval_pixels
 
 
 def test_default_grid_has_4800_pixels():

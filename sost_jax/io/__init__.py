@@ -22,7 +22,7 @@ from sost_jax.io.grids import (
     read_ck04,
     write_array_grid,
 )
-from sost_jax.io.lamost import lamost_from_bytes, read_lamost
+from sost_jax.io.lamost import lamost_from_bytes, lamost_from_hdus, read_lamost
 from sost_jax.spectra import ReadError, Spectrum
 
 __all__ = [
@@ -104,8 +104,10 @@ def read_spectrum(
     try:
         raw = fitsfast.load_bytes(path)
         if fmt == "auto":
-            header = fitsfast.read_hdus(raw, 1, backend)[0].header
-            fmt = detect_format(header)
+            hdus = fitsfast.read_hdus(raw, 2, backend)
+            fmt = detect_format(hdus[0].header)
+            if fmt == "lamost":
+                return lamost_from_hdus(hdus, path)
     except (OSError, FitsFormatError, FitsUnsupported) as err:
         raise ReadError(f"{path}: {err}") from err
     if fmt == "lamost":

@@ -199,8 +199,16 @@ def lamost_from_bytes(raw: bytes, path: str | PathLike[str], backend: Backend = 
     """Like `read_lamost`, from file contents already in memory (decompressed)."""
     try:
         hdus = fitsfast.read_hdus(raw, 2, backend)
-        arrays = _arrays_from_hdus(hdus)
     except (FitsFormatError, FitsUnsupported, ValueError) as err:
+        raise ReadError(f"{path}: {err}") from err
+    return lamost_from_hdus(hdus, path)
+
+
+def lamost_from_hdus(hdus: list[Hdu], path: str | PathLike[str]) -> Spectrum:
+    """Like `read_lamost`, from the file's first two HDUs already decoded."""
+    try:
+        arrays = _arrays_from_hdus(hdus)
+    except ValueError as err:
         raise ReadError(f"{path}: {err}") from err
     return spectrum_from_arrays(*arrays, lamost_meta(hdus[0].header, path))
 

@@ -1,16 +1,17 @@
 """Preprocessing of spectra, batched over spectra: wavelength frames, resampling, resolution
 degrading and pseudo-continuum normalisation.
 
-Every function takes ``[N, P]`` arrays (one spectrum is N = 1) and returns new arrays.
+Every function takes ``[N, P]`` arrays (one spectrum is N = 1) and returns new arrays. The
+NumPy steps import without JAX (worker processes of `sost_jax.prepare` stay light); the
+JAX-compiled normalisation is imported on first use.
 """
 
+from importlib import import_module
+from typing import Any
+
 from sost_jax.preprocess.degrade import degrade_to_fwhm, degrade_to_resolution, gaussian_kernel
-from sost_jax.preprocess.normalise import (
-    NormaliseSettings,
-    bspline_basis,
-    normalise,
-)
 from sost_jax.preprocess.resample import resample
+from sost_jax.preprocess.settings import NormaliseSettings
 from sost_jax.preprocess.wavelength import (
     air_to_vac,
     linear_grid,
@@ -20,6 +21,8 @@ from sost_jax.preprocess.wavelength import (
     vac_to_air,
 )
 
+_LAZY = {"normalise", "bspline_basis", "knot_interval_pixels"}
+
 __all__ = [
     "NormaliseSettings",
     "air_to_vac",
@@ -27,6 +30,7 @@ __all__ = [
     "degrade_to_fwhm",
     "degrade_to_resolution",
     "gaussian_kernel",
+    "knot_interval_pixels",
     "linear_grid",
     "log_linear_grid",
     "normalise",
@@ -35,3 +39,9 @@ __all__ = [
     "to_rest_frame",
     "vac_to_air",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module("sost_jax.preprocess.continuum"), name)
+    raise AttributeError(f"module 'sost_jax.preprocess' has no attribute {name!r}")

@@ -5,37 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def _interval_positions(wave: np.ndarray, new_wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Left neighbour index and fractional position of each new pixel, batched over rows.
+def _fractional_positions(wave: np.ndarray, new_wave: np.ndarray) -> np.ndarray:
+    """Position of each new pixel in input-pixel units, NaN outside the coverage.
 
     Parameters
     ----------
-    wave : [N, P_in]
+    wave : [N, P_in] or [1, P_in]
         Increasing input wavelengths of each row [Å].
     new_wave : [P_out]
         Output wavelengths [Å].
 
     Returns
     -------
-    left : int64 [N, P_out]
-        Index i with wave[i] <= new < wave[i + 1]; -1 or P_in - 1 outside the coverage.
-    t : float64 [N, P_out]
-        (new - wave[i]) / (wave[i + 1] - wave[i]).
+    float64 [N, P_out]: i + t for a new pixel between input pixels i and i + 1.
     """
-    n, p_in = wave.shape
-    # One searchsorted over all rows: offset each row by a span larger than any wavelength
-    # range, so rows never interleave.
-    span = 2.0 * (max(wave.max(), new_wave.max()) - min(wave.min(), new_wave.min())) + 1.0
-    offsets = span * np.arange(n, dtype=np.float64)[:, None]
-    flat_in = (wave + offsets).ravel()
-    flat_out = (new_wave[None, :] + offsets).ravel()
-    idx = np.searchsorted(flat_in, flat_out, side="right").reshape(n, -1)
-    left = idx - 1 - p_in * np.arange(n)[:, None]
-    lo = np.clip(left, 0, p_in - 2)
-    w_lo = np.take_along_axis(wave, lo, axis=1)
-    w_hi = np.take_along_axis(wave, lo + 1, axis=1)
-    t = (new_wave[None, :] - w_lo) / (w_hi - w_lo)
-    return left, t
+    index = np.arange(wave.shape[1], dtype=np.float64)
+    return np.stack([np.interp(new_wave, w, index, left=np.nan, right=np.nan) for w in wave])
 
 
 def resample(
@@ -66,40 +51,40 @@ def resample(
     -------
     flux, ivar : float32 [N, P_out]
     """
-    flux = np.asarray(flux, dtype=np.float64)
-    ivar = np.asarray(ivar, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float32)
+    ivar = np.asarray(ivar, dtype=np.float32)
     if flux.ndim != 2 or ivar.shape != flux.shape:
         raise ValueError(f"flux and ivar must both be [N, P]; got {flux.shape}, {ivar.shape}")
-    wave = np.broadcast_to(np.asarray(wave, dtype=np.float64), flux.shape)
-    new_wave = np.asarray(new_wave, dtype=np.float64)
-    p_in = flux.shape[1]
-
-    left, t = _interval_positions(wave, new_wave)
-    inside = (left >= 0) & (left <= p_in - 2)
-    # A new pixel exactly on the last input pixel is inside too.
-    on_last = left == p_in - 1
-    on_last &= np.isclose(new_wave[None, :], wave[:, -1:], rtol=0.0, atol=1e-9)
-    lo = np.clip(left, 0, p_in - 2)
-    t = np.where(on_last, 1.0, t)
-    inside |= on_last
+    n, p_in = flux.shape
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.shape not in ((p_in,), (n, p_in)):
+        raise ValueError(f"wave has shape {wave.shape}; expected ({p_in},) or ({n}, {p_in})")
+    pos = _fractional_positions(np.atleast_2d(wave), np.asarray(new_wave, dtype=np.float64))
+    if pos.shape[0] != n:
+        pos = np.broadcast_to(pos, (n, pos.shape[1]))
+    inside = np.isfinite(pos)
+    pos = np.where(inside, pos, 0.0)
+    lo = np.minimum(pos.astype(np.int64), p_in - 2)
+    t = (pos - lo).astype(np.float32)
+    flat_lo = (lo + p_in * np.arange(n)[:, None]).ravel()
 
     good = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar)
-    f_lo = np.take_along_axis(flux, lo, axis=1)
-    f_hi = np.take_along_axis(flux, lo + 1, axis=1)
-    g_lo = np.take_along_axis(good, lo, axis=1) | (t >= 1.0)
-    g_hi = np.take_along_axis(good, lo + 1, axis=1) | (t <= 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.where(good, 1.0 / np.where(good, ivar, 1.0), 0.0)
-    v_lo = np.take_along_axis(v, lo, axis=1)
-    v_hi = np.take_along_axis(v, lo + 1, axis=1)
+    var = np.zeros_like(ivar)
+    np.divide(1.0, ivar, out=var, where=good)
+    f0 = np.where(good, flux, 0.0).ravel()
 
-    ok = inside & g_lo & g_hi
-    f_lo = np.where(t >= 1.0, 0.0, f_lo)
-    f_hi = np.where(t <= 0.0, 0.0, f_hi)
-    new_flux = (1.0 - t) * f_lo + t * f_hi
-    new_var = (1.0 - t) ** 2 * v_lo + t**2 * v_hi
+    def pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x[flat_lo].reshape(t.shape), x[flat_lo + 1].reshape(t.shape)
+
+    f_lo, f_hi = pair(f0)
+    v_lo, v_hi = pair(var.ravel())
+    g_lo, g_hi = pair(good.ravel())
+    # A neighbour with zero interpolation weight may be bad without harm.
+    ok = inside & (g_lo | (t >= 1.0)) & (g_hi | (t <= 0.0))
+    u = 1.0 - t
+    new_flux = u * f_lo + t * f_hi
+    new_var = u * u * v_lo + t * t * v_hi
     ok &= new_var > 0
-    with np.errstate(divide="ignore"):
-        new_ivar = np.where(ok, 1.0 / np.where(ok, new_var, 1.0), 0.0)
-    new_flux = np.where(ok, new_flux, 0.0)
-    return new_flux.astype(np.float32), new_ivar.astype(np.float32)
+    new_ivar = np.zeros_like(new_var)
+    np.divide(1.0, new_var, out=new_ivar, where=ok)
+    return np.where(ok, new_flux, 0.0).astype(np.float32), new_ivar

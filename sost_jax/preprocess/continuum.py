@@ -12,7 +12,6 @@ functions, and the small systems are solved in a batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import jax
@@ -20,46 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 
-
-@dataclass(frozen=True)
-class NormaliseSettings:
-    """How the pseudo-continuum is fitted.
-
-    Attributes
-    ----------
-    knot_spacing : float
-        Distance between spline knots [Å]; larger is stiffer. 100 Å follows the continuum
-        of FGKM spectra at R ~ 2000 without filling in the Balmer wings.
-    penalty : float
-        Weight of the second-difference penalty, relative to one fully weighted pixel.
-    n_iter : int
-        Clipping passes after the first fit.
-    clip_low, clip_high : float
-        Pixels whose relative residual from the current continuum is below ``-clip_low``
-        or above ``clip_high`` times the spectrum's rms residual are left out of the next fit.
-    weighting : str
-        "uniform": every good pixel counts the same (default, robust to blue/red S/N
-        differences); "ivar": pixels weighted by inverse variance.
-    """
-
-    knot_spacing: float = 100.0
-    penalty: float = 1.0
-    n_iter: int = 5
-    clip_low: float = 2.0
-    clip_high: float = 3.0
-    weighting: str = "uniform"
-
-    def __post_init__(self) -> None:
-        if self.knot_spacing <= 0:
-            raise ValueError(f"knot_spacing must be > 0 Å, got {self.knot_spacing}")
-        if self.penalty < 0:
-            raise ValueError(f"penalty must be >= 0, got {self.penalty}")
-        if self.n_iter < 0:
-            raise ValueError(f"n_iter must be >= 0, got {self.n_iter}")
-        if self.clip_low <= 0 or self.clip_high <= 0:
-            raise ValueError("clip_low and clip_high must be > 0 (in units of the rms residual)")
-        if self.weighting not in ("uniform", "ivar"):
-            raise ValueError(f"weighting must be 'uniform' or 'ivar', got {self.weighting!r}")
+from sost_jax.preprocess.settings import NormaliseSettings
 
 
 def _cubic_bspline(u: np.ndarray) -> np.ndarray:
@@ -173,7 +133,7 @@ def normalise(
     wave: np.ndarray,
     flux: np.ndarray,
     ivar: np.ndarray,
-    settings: NormaliseSettings = NormaliseSettings(),
+    settings: NormaliseSettings | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Divide spectra by a fitted pseudo-continuum.
 
@@ -183,8 +143,8 @@ def normalise(
         Common wavelength grid [Å].
     flux, ivar : [N, P]
         Fluxes and inverse variances on that grid; ivar = 0 marks pixels without data.
-    settings : NormaliseSettings
-        Knots, penalty and clipping.
+    settings : NormaliseSettings, optional
+        Knots, penalty and clipping; the defaults when None.
 
     Returns
     -------
@@ -196,6 +156,7 @@ def normalise(
     continuum : float32 [N, P]
         Fitted continuum in the input flux units.
     """
+    settings = NormaliseSettings() if settings is None else settings
     flux = np.asarray(flux, dtype=np.float32)
     ivar = np.asarray(ivar, dtype=np.float32)
     if flux.ndim != 2 or flux.shape != ivar.shape or flux.shape[1] != len(wave):

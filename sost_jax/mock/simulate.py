@@ -1,0 +1,790 @@
+"""Simulate the two domains of the mock survey: synthetic models and observed spectra.
+
+Both domains start from the same physics: a continuum (`continuum`) times ``exp(-tau)`` with
+``tau = strengths @ profiles`` from the built-in feature table (`sost_jax.mock.features`),
+computed on an internal log-lambda grid (``cfg.wave.fine_*``), convolved with a line-spread
+function (LSF) by FFT (a fixed kernel in log-lambda, i.e. constant R) and interpolated
+linearly onto the requested wavelengths.
+
+* Synthetic domain (`synthetic_spectra`): Gaussian LSF at ``cfg.synthetic.resolution``, rest
+  frame, noiseless.
+* Observed domain (`observed_spectra`), with its gap relative to the models:
+
+  - systematic (fixed by ``cfg.gap.seed``, the same for every star): per-component
+    strength mis-calibration with a Teff slope, per-line forest mis-calibration, weak lines
+    the models lack, a blue flux deficit, a different and non-Gaussian LSF (resolution
+    ``cfg.lsf.resolution``, Gauss-Hermite ``h4`` core plus a Lorentzian fraction), and
+    telluric bands at the mean airmass and water;
+  - per spectrum: Doppler shift by the true RV (``wave`` is then the observed-frame grid;
+    ``lambda_obs = lambda_rest * (1 + v / c)``), telluric depth varying with airmass and
+    water (observed frame, not shifted), a smooth flux-calibration residual (Legendre
+    polynomial in log flux plus a step at the arm join), an overall brightness, Gaussian
+    noise with variance ``c (F + B)`` scaled so the median S/N per pixel in
+    ``cfg.noise.snr_band`` is the drawn S/N, bad-pixel runs and cosmic rays (flagged only
+    with probability ``cfg.cosmic.flag_probability``), and a header redshift that misses
+    the true RV by ``cfg.rv.residual_sigma``.
+
+  With ``noiseless=True`` only the systematic part is applied, in the rest frame: these are
+  the "oracle" observed templates that the translator should learn to produce.
+
+Everything random comes from the ``rng`` argument or the seeds in the config; the results do
+not depend on ``cfg.chunk_size``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import ml_collections
+import numpy as np
+
+from sost_jax.constants import C_KMS, FWHM_PER_SIGMA
+from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.mock.features import (
+    FeatureTable,
+    feature_strengths,
+    feature_table,
+    profile_matrix,
+)
+
+__all__ = [
+    "MASK_BAD_PIXEL",
+    "MASK_COSMIC",
+    "band_snr",
+    "continuum",
+    "default_wave",
+    "fine_grid",
+    "gap_factors",
+    "lsf_kernel",
+    "mock_feature_table",
+    "observed_spectra",
+    "synthetic_spectra",
+]
+
+MASK_BAD_PIXEL: int = 1
+"""Mask bit of bad-pixel runs (LAMOST BADCCD), set in both ANDMASK and ORMASK."""
+
+MASK_COSMIC: int = 2
+"""Mask bit of flagged cosmic rays (LAMOST BADPROFILE), set in ORMASK only."""
+
+_HC_OVER_K = 1.438_776_877e8
+"""Second radiation constant hc/k [Å K]."""
+
+_CONTINUUM_REF_WAVE = 6000.0
+"""Wavelength where `continuum` is normalised [Å]."""
+
+_CONTINUUM_REF_FLUX = 1000.0
+"""Continuum level at the reference wavelength [counts]."""
+
+
+# --------------------------------------------------------------------------------------
+# Grids, continuum, LSF
+# --------------------------------------------------------------------------------------
+
+
+def _config(cfg: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
+    return validate_mock_config(default_mock_config() if cfg is None else cfg)
+
+
+def default_wave(cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
+    """Default output wavelength grid of the mock.
+
+    Parameters
+    ----------
+    cfg : ml_collections.ConfigDict, optional
+        Mock configuration (``cfg.wave.out_*``); defaults to `default_mock_config`.
+
+    Returns
+    -------
+    wave : float64 [P]
+        Linear grid [Å, vacuum], 3900-8699 Å in 1 Å steps (P = 4800) by default.
+    """
+    cfg = _config(cfg)
+    n = int(np.floor((cfg.wave.out_max - cfg.wave.out_min) / cfg.wave.out_step + 1e-9)) + 1
+    return cfg.wave.out_min + cfg.wave.out_step * np.arange(n)
+
+
+def fine_grid(cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
+    """Internal log-lambda grid on which features and LSFs are computed.
+
+    Parameters
+    ----------
+    cfg : ml_collections.ConfigDict, optional
+        Mock configuration (``cfg.wave.fine_*``).
+
+    Returns
+    -------
+    wave : float64 [Pf]
+        Wavelengths [Å, vacuum], uniform in ln(lambda) with step ``fine_dv / c``.
+    """
+    cfg = _config(cfg)
+    step = cfg.wave.fine_dv / C_KMS
+    n = int(np.floor(np.log(cfg.wave.fine_max / cfg.wave.fine_min) / step)) + 1
+    return cfg.wave.fine_min * np.exp(step * np.arange(n))
+
+
+def continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
+    """Smooth stellar continuum: Planck F_lambda with metal-line blanketing in the blue.
+
+    Parameters
+    ----------
+    params : float [N, 3]
+        Teff [K], log g [dex], [Fe/H] [dex].
+    wave : float [P] or [N, P]
+        Rest-frame wavelengths [Å]; a 2-D array gives each star its own grid.
+
+    Returns
+    -------
+    flux : float64 [N, P]
+        Continuum in counts-like units, 1000 at 6000 Å, so ~100-5000 over 3900-9000 Å for
+        3500-8000 K. Blanketing (stronger for cool, metal-rich stars) and a weak gravity
+        tilt make the shape depend on all three labels.
+    """
+    params = np.asarray(params, dtype=np.float64)
+    if params.ndim != 2 or params.shape[1] != 3:
+        raise ValueError(f"params must have shape [N, 3], got {params.shape}")
+    return np.exp(_log_continuum(params, np.asarray(wave, dtype=np.float64)))
+
+
+def _log_continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
+    """ln `continuum` [N, P], in the precision of ``wave`` (float32 for speed, or float64)."""
+    dtype = wave.dtype
+    teff, logg, feh = (params[:, i : i + 1] for i in range(3))
+    blanket = 0.03 + 0.25 * 10.0 ** (0.5 * feh) / (1.0 + np.exp((teff - 6000.0) / 600.0))
+    tilt = 0.05 * (logg - 4.0)
+
+    def log_shape(w: np.ndarray, t, b, g) -> np.ndarray:
+        ln_w = np.log(w)
+        x = (_HC_OVER_K / t) / w
+        return (g - 5.0) * ln_w - np.log(np.expm1(x)) - b * (4000.0 / w) ** 3
+
+    ref = log_shape(np.float64(_CONTINUUM_REF_WAVE), teff, blanket, tilt)
+    offset = np.log(_CONTINUUM_REF_FLUX) - ref
+    # Per-star coefficients cast to the working precision; the heavy [N, P] part in it.
+    shape = log_shape(wave, teff.astype(dtype), blanket.astype(dtype), tilt.astype(dtype))
+    return shape + offset.astype(dtype)
+
+
+def lsf_kernel(
+    resolution: float,
+    pixel_dv: float,
+    h4: float = 0.0,
+    lorentz_fraction: float = 0.0,
+    halfwidth: float = 12.0,
+) -> np.ndarray:
+    """LSF kernel on a log-lambda grid (constant resolving power).
+
+    Parameters
+    ----------
+    resolution : float
+        Resolving power R = lambda / FWHM of the core.
+    pixel_dv : float
+        Pixel size of the log-lambda grid [km/s].
+    h4 : float
+        Gauss-Hermite coefficient of the core; 0 gives a Gaussian.
+    lorentz_fraction : float
+        Fraction of the kernel in a Lorentzian of the same FWHM (extended wings).
+    halfwidth : float
+        Half length of the kernel in core sigmas.
+
+    Returns
+    -------
+    kernel : float64 [2 K + 1]
+        Symmetric weights summing to 1, centred on index K.
+    """
+    if resolution <= 0 or pixel_dv <= 0:
+        raise ValueError(f"resolution and pixel_dv must be > 0, got {resolution}, {pixel_dv}")
+    sigma = C_KMS / (resolution * FWHM_PER_SIGMA) / pixel_dv  # [pixels]
+    k = int(np.ceil(halfwidth * sigma))
+    y = np.arange(-k, k + 1) / sigma
+    hermite4 = (4.0 * y**4 - 12.0 * y**2 + 3.0) / np.sqrt(24.0)
+    core = np.exp(-0.5 * y**2) * (1.0 + h4 * hermite4)
+    core /= core.sum()
+    gamma = 0.5 * FWHM_PER_SIGMA  # Lorentzian half width in sigmas
+    wings = 1.0 / (1.0 + (y / gamma) ** 2)
+    wings /= wings.sum()
+    return (1.0 - lorentz_fraction) * core + lorentz_fraction * wings
+
+
+def _good_fft_size(n: int) -> int:
+    """Smallest 2**a 3**b 5**c >= n."""
+    best = 1 << int(np.ceil(np.log2(n)))
+    f5 = 1
+    while f5 < best:
+        f35 = f5
+        while f35 < best:
+            size = f35
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            f35 *= 3
+        f5 *= 5
+    return best
+
+
+class _Convolver(NamedTuple):
+    """FFT convolution of [N, Pf] arrays with a fixed kernel; the pad value is 1."""
+
+    n_fine: int
+    n_fft: int
+    kernel_fft: np.ndarray  # complex64 [n_fft // 2 + 1]
+
+    @classmethod
+    def build(cls, kernel: np.ndarray, n_fine: int) -> _Convolver:
+        half = kernel.size // 2
+        n_fft = _good_fft_size(n_fine + 2 * half + 1)
+        wrapped = np.zeros(n_fft)
+        wrapped[: half + 1] = kernel[half:]
+        wrapped[n_fft - half :] = kernel[:half]
+        return cls(n_fine, n_fft, np.fft.rfft(wrapped).astype(np.complex64))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        buf = np.ones((x.shape[0], self.n_fft), dtype=np.float32)
+        buf[:, : self.n_fine] = x
+        spec = np.fft.rfft(buf, axis=1)
+        spec *= self.kernel_fft
+        return np.fft.irfft(spec, n=self.n_fft, axis=1)[:, : self.n_fine]
+
+
+def _sample(fine: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Linear interpolation of rows of ``fine`` at fractional pixel positions [P] or [N, P]."""
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, fine.shape[1] - 2)
+    w = (pos - i0).astype(np.float32)
+    if pos.ndim == 1:
+        return fine[:, i0] * (1.0 - w) + fine[:, i0 + 1] * w
+    lo = np.take_along_axis(fine, i0, axis=1)
+    hi = np.take_along_axis(fine, i0 + 1, axis=1)
+    return lo * (1.0 - w) + hi * w
+
+
+# --------------------------------------------------------------------------------------
+# The model of one configuration
+# --------------------------------------------------------------------------------------
+
+
+def mock_feature_table(cfg: ml_collections.ConfigDict | None = None) -> FeatureTable:
+    """The feature table of a configuration (shared lines plus observed-only lines).
+
+    Parameters
+    ----------
+    cfg : ml_collections.ConfigDict, optional
+        Mock configuration (``cfg.features``, ``cfg.gap.n_missing`` ...).
+
+    Returns
+    -------
+    table : FeatureTable
+    """
+    cfg = _config(cfg)
+    return feature_table(
+        n_forest=cfg.features.n_forest,
+        forest_seed=cfg.features.forest_seed,
+        n_missing=cfg.gap.n_missing,
+        missing_strength=cfg.gap.missing_strength,
+        missing_seed=cfg.gap.seed,
+        line_sigma=cfg.features.line_sigma,
+        wave_range=(cfg.wave.fine_min, cfg.wave.fine_max),
+    )
+
+
+def _gap_draws(cfg: ml_collections.ConfigDict, table: FeatureTable) -> tuple[np.ndarray, ...]:
+    """Systematic gap drawn once from the gap seed: (offsets [F], slopes [F], forest [L])."""
+    rng = np.random.default_rng([cfg.gap.seed, 1])
+    offsets = cfg.gap.miscal_rms * rng.standard_normal(table.n_features)
+    slopes = cfg.gap.miscal_teff_slope * rng.standard_normal(table.n_features)
+    forest = np.exp(cfg.gap.forest_rms * rng.standard_normal(table.forest_center.size))
+    forest[table.forest_observed_only] = 1.0
+    return offsets, slopes, forest
+
+
+def gap_factors(params: np.ndarray, cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
+    """Observed / synthetic strength ratio of every feature component (the known truth).
+
+    Parameters
+    ----------
+    params : float [N, 3]
+        Teff [K], log g [dex], [Fe/H] [dex].
+    cfg : ml_collections.ConfigDict, optional
+        Mock configuration (``cfg.gap``).
+
+    Returns
+    -------
+    factors : float64 [N, F]
+        ``exp(offset_f + slope_f (Teff - 5500) / 1000)``, components as in
+        `mock_feature_table`.
+    """
+    cfg = _config(cfg)
+    table = mock_feature_table(cfg)
+    offsets, slopes, _ = _gap_draws(cfg, table)
+    teff = np.asarray(params, dtype=np.float64)[:, :1]
+    return np.exp(offsets + slopes * (teff - 5500.0) / 1000.0)
+
+
+def _telluric_tau(fine_wave: np.ndarray, bands: ml_collections.ConfigDict) -> np.ndarray:
+    """Optical depth of the O2 and H2O telluric bands at airmass 1: float64 [2, Pf]."""
+    tau = np.zeros((2, fine_wave.size))
+    for name in bands:
+        band = bands[name]
+        start, end, depth = float(band["start"]), float(band["end"]), float(band["tau"])
+        length = end - start
+        d = fine_wave - start
+        if band["head"]:
+            edge_lo, edge_hi = 1.0, 0.08 * length
+            shape = 0.35 + 0.65 * np.exp(-np.clip(d, 0.0, None) / (0.35 * length))
+        else:
+            edge_lo = edge_hi = 0.12 * length
+            shape = np.ones_like(d)
+        rise = 1.0 / (1.0 + np.exp(np.clip(-d / edge_lo, -60.0, 60.0)))
+        fall = 1.0 / (1.0 + np.exp(np.clip((d - length) / edge_hi, -60.0, 60.0)))
+        tau[0 if band["species"] == "o2" else 1] += depth * shape * rise * fall
+    return tau
+
+
+_MAX_RV = 2000.0
+"""Largest |RV| the simulator accepts [km/s]; the fine grid is cropped with this margin."""
+
+
+class _Model(NamedTuple):
+    """Everything about a configuration and output grid that does not depend on the stars."""
+
+    cfg: Any
+    table: FeatureTable
+    ln_fine0: float  # ln(lambda) of the first pixel of the cropped fine grid
+    dln: float
+    profiles: np.ndarray  # float32 [F, Pc], synthetic or observed
+    gap_offsets: np.ndarray  # [F]
+    gap_slopes: np.ndarray  # [F]
+    conv: _Convolver  # the domain's LSF
+    telluric: np.ndarray  # float32 [2, P], O2 and H2O optical depth on the output grid
+
+
+def _build_model(cfg: ml_collections.ConfigDict, wave: np.ndarray, observed: bool) -> _Model:
+    fine_full = fine_grid(cfg)
+    dv = cfg.wave.fine_dv
+    dln = dv / C_KMS
+    if observed:
+        kernel = lsf_kernel(
+            cfg.lsf.resolution,
+            dv,
+            h4=cfg.lsf.h4,
+            lorentz_fraction=cfg.lsf.lorentz_fraction,
+            halfwidth=cfg.lsf.halfwidth,
+        )
+    else:
+        kernel = lsf_kernel(cfg.synthetic.resolution, dv)
+    # Crop the fine grid to what the output pixels (shifted by up to _MAX_RV) and the
+    # kernel reach; the result equals that of the full grid.
+    margin = _MAX_RV / dv + kernel.size // 2 + 4
+    pos = (np.log(wave[[0, -1]]) - np.log(fine_full[0])) / dln
+    lo = max(0, int(np.floor(pos[0] - margin)))
+    hi = min(fine_full.size, int(np.ceil(pos[1] + margin)) + 1)
+    fine = fine_full[lo:hi]
+    conv = _Convolver.build(kernel, fine.size)
+
+    table = mock_feature_table(cfg)
+    offsets, slopes, forest = _gap_draws(cfg, table)
+    if observed:
+        profiles = profile_matrix(fine, table, forest_factors=forest)
+        # Convolve tau + 1 (the pad value is 1) so the band optical depths come back intact.
+        tau = _telluric_tau(fine, cfg.tellurics.bands).astype(np.float32)
+        tau = conv(tau + 1.0) - 1.0
+        telluric = _sample(tau, (np.log(wave) - np.log(fine[0])) / dln)
+    else:
+        profiles = profile_matrix(fine, table)
+        telluric = np.zeros((2, wave.size), dtype=np.float32)
+    return _Model(
+        cfg=cfg,
+        table=table,
+        ln_fine0=float(np.log(fine[0])),
+        dln=dln,
+        profiles=profiles,
+        gap_offsets=offsets,
+        gap_slopes=slopes,
+        conv=conv,
+        telluric=telluric,
+    )
+
+
+def _check_inputs(params: np.ndarray, wave: np.ndarray, cfg: ml_collections.ConfigDict):
+    params = np.asarray(params, dtype=np.float64)
+    if params.ndim != 2 or params.shape[1] != 3:
+        raise ValueError(f"params must have shape [N, 3], got {params.shape}")
+    if not np.all(np.isfinite(params)):
+        raise ValueError("params must be finite")
+    if np.any(params[:, 0] <= 0):
+        raise ValueError("Teff must be > 0 K")
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.ndim != 1 or wave.size < 2 or not np.all(np.diff(wave) > 0):
+        raise ValueError("wave must be a 1-D increasing array of at least 2 wavelengths [Å]")
+    lo, hi = cfg.wave.fine_min * 1.01, cfg.wave.fine_max / 1.01
+    if wave[0] < lo or wave[-1] > hi:
+        raise ValueError(
+            f"wave spans {wave[0]:.1f}-{wave[-1]:.1f} Å but must lie within {lo:.1f}-{hi:.1f} "
+            "Å (the internal grid cfg.wave.fine_min..fine_max less a 1% margin)"
+        )
+    return params, wave
+
+
+def _line_absorption(model: _Model, params: np.ndarray, observed: bool) -> np.ndarray:
+    """LSF-convolved exp(-tau) on the cropped fine grid, float32 [n, Pc]."""
+    strengths = feature_strengths(params, model.table)
+    if observed:
+        strengths *= np.exp(
+            model.gap_offsets + model.gap_slopes * (params[:, :1] - 5500.0) / 1000.0
+        )
+    tau = strengths.astype(np.float32) @ model.profiles
+    np.negative(tau, out=tau)
+    np.exp(tau, out=tau)
+    return model.conv(tau)
+
+
+def _num_threads(cfg: ml_collections.ConfigDict) -> int:
+    if cfg.num_threads > 0:
+        return int(cfg.num_threads)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _map_chunks(fn: Callable[[slice], Any], n: int, cfg: ml_collections.ConfigDict):
+    """Apply ``fn`` to consecutive row slices, in threads, yielding (slice, result) in order."""
+    slices = [slice(s, min(s + cfg.chunk_size, n)) for s in range(0, n, cfg.chunk_size)]
+    threads = min(_num_threads(cfg), len(slices))
+    if threads <= 1:
+        for sl in slices:
+            yield sl, fn(sl)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        # Submit a bounded window ahead so that memory stays ~ (threads + 1) chunks.
+        pending = [pool.submit(fn, sl) for sl in slices[: threads + 1]]
+        for i, sl in enumerate(slices):
+            result = pending[i].result()
+            pending[i] = None
+            nxt = i + threads + 1
+            if nxt < len(slices):
+                pending.append(pool.submit(fn, slices[nxt]))
+            yield sl, result
+
+
+# --------------------------------------------------------------------------------------
+# Public simulators
+# --------------------------------------------------------------------------------------
+
+
+def synthetic_spectra(
+    params: np.ndarray, wave: np.ndarray, cfg: ml_collections.ConfigDict | None = None
+) -> np.ndarray:
+    """Noiseless spectra of the synthetic (model) domain.
+
+    Parameters
+    ----------
+    params : float [N, 3]
+        Teff [K], log g [dex], [Fe/H] [dex].
+    wave : float [P]
+        Rest-frame output wavelengths [Å, vacuum], increasing, inside the internal grid.
+    cfg : ml_collections.ConfigDict, optional
+        Mock configuration; defaults to `default_mock_config`.
+
+    Returns
+    -------
+    flux : float32 [N, P]
+        Continuum x exp(-tau), convolved with a Gaussian LSF of R = ``cfg.synthetic
+        .resolution``, in the units of `continuum`.
+    """
+    cfg = _config(cfg)
+    params, wave = _check_inputs(params, wave, cfg)
+    model = _build_model(cfg, wave, observed=False)
+    pos = (np.log(wave) - model.ln_fine0) / model.dln
+    wave32 = wave.astype(np.float32)
+    out = np.empty((params.shape[0], wave.size), dtype=np.float32)
+
+    def work(sl: slice) -> None:
+        lines = _sample(_line_absorption(model, params[sl], observed=False), pos)
+        out[sl] = lines * np.exp(_log_continuum(params[sl], wave32))
+
+    for _ in _map_chunks(work, params.shape[0], cfg):
+        pass
+    return out
+
+
+def _log_blue_deficit(cfg: ml_collections.ConfigDict, wave_rest: np.ndarray) -> np.ndarray:
+    """ln of the observed/model flux ratio from the blue deficit, in wave_rest's precision."""
+    x = (wave_rest - wave_rest.dtype.type(cfg.gap.blue_deficit_wave)) / wave_rest.dtype.type(
+        cfg.gap.blue_deficit_width
+    )
+    x = np.clip(x, -60.0, 60.0, out=x)
+    return np.log1p(-wave_rest.dtype.type(cfg.gap.blue_deficit) / (1.0 + np.exp(x)))
+
+
+def _draw_snr(rng: np.random.Generator, n: int, cfg: ml_collections.ConfigDict) -> np.ndarray:
+    lo, hi, power = cfg.noise.snr_min, cfg.noise.snr_max, cfg.noise.snr_power
+    u = rng.random(n)
+    if hi == lo:
+        return np.full(n, lo)
+    if abs(power - 1.0) < 1e-9:
+        return lo * (hi / lo) ** u
+    e = 1.0 - power
+    return (lo**e + u * (hi**e - lo**e)) ** (1.0 / e)
+
+
+def _events(
+    rng: np.random.Generator, counts: np.ndarray, n_pix: int, extra: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, pixel positions and ``extra`` uniform variates of Poisson-counted events."""
+    rows = np.repeat(np.arange(counts.size), counts)
+    pix = rng.integers(0, n_pix, rows.size)
+    return rows, pix, rng.random((rows.size, extra))
+
+
+def observed_spectra(
+    params: np.ndarray,
+    wave: np.ndarray,
+    cfg: ml_collections.ConfigDict | None = None,
+    rng: np.random.Generator | None = None,
+    noiseless: bool = False,
+    snr: np.ndarray | float | None = None,
+    rv: np.ndarray | float | None = None,
+    return_truth: bool = False,
+) -> dict[str, np.ndarray]:
+    """Spectra of the observed domain, as a survey pipeline would deliver them.
+
+    Parameters
+    ----------
+    params : float [N, 3]
+        Teff [K], log g [dex], [Fe/H] [dex].
+    wave : float [P]
+        Output wavelengths [Å, vacuum], increasing: the observed-frame pixel grid (the
+        rest frame when ``noiseless``).
+    cfg : ml_collections.ConfigDict, optional
+        Mock configuration; defaults to `default_mock_config`.
+    rng : numpy.random.Generator, optional
+        Source of the per-spectrum randomness; required unless ``noiseless``.
+    noiseless : bool
+        Return the oracle templates: systematic gap only (mis-calibration, missing lines,
+        blue deficit, observed LSF, mean tellurics), rest frame, no noise.
+    snr : float or float [N], optional
+        Impose the S/N instead of drawing it (the other draws are unchanged).
+    rv : float or float [N], optional
+        Impose the true RV [km/s] instead of drawing it.
+    return_truth : bool
+        Also return the noiseless observed-frame flux and its ingredients.
+
+    Returns
+    -------
+    out : dict
+        ``flux`` float32 [N, P]: counts (0 in bad-pixel runs, spikes at cosmic rays).
+        ``ivar`` float32 [N, P]: inverse variance, 0 where masked (ones when noiseless).
+        ``mask`` bool [N, P]: True where the pipeline flags a pixel (ivar 0).
+        ``andmask``, ``ormask`` int32 [N, P]: LAMOST-like bits (`MASK_BAD_PIXEL`,
+        `MASK_COSMIC`).
+        ``snr`` [N]: S/N per pixel in ``cfg.noise.snr_band`` (inf when noiseless).
+        ``rv_true`` [N]: true RV [km/s]. ``z_header``, ``z_err`` [N]: the pipeline's
+        redshift and its error. ``airmass``, ``water``, ``flux_scale`` [N]: conditions.
+        With ``return_truth``: ``flux_clean`` float32 [N, P] (before noise, masks and
+        cosmic rays), ``continuum`` float32 [N, P] (continuum x calibration x
+        brightness, without lines or tellurics), ``telluric`` float32 [N, P]
+        (transmission), ``cosmic`` bool [N, P] (pixels hit, flagged or not).
+    """
+    cfg = _config(cfg)
+    params, wave = _check_inputs(params, wave, cfg)
+    n, n_pix = params.shape[0], wave.size
+    band = (wave >= cfg.noise.snr_band[0]) & (wave <= cfg.noise.snr_band[1])
+    if not noiseless:
+        if rng is None:
+            raise ValueError("observed_spectra needs rng unless noiseless=True")
+        if not band.any():
+            raise ValueError(f"no pixel of wave lies in cfg.noise.snr_band {cfg.noise.snr_band}")
+    model = _build_model(cfg, wave, observed=True)
+
+    # Per-spectrum draws, all made up front so that chunking cannot change them.
+    tel = cfg.tellurics
+    order = cfg.fluxcal.order
+    if noiseless:
+        snr_v = np.full(n, np.inf)
+        rv_true = np.zeros(n)
+        z_header = np.zeros(n)
+        z_err = np.zeros(n)
+        airmass = np.full(n, 0.5 * (tel.airmass_min + tel.airmass_max))
+        water = np.ones(n)
+        scale = np.ones(n)
+        coef = np.zeros((n, order))
+        step = np.zeros(n)
+    else:
+        (rng_scalar,) = rng.spawn(1)
+        snr_v = _draw_snr(rng_scalar, n, cfg)
+        rv_true = np.clip(rng_scalar.normal(cfg.rv.mean, cfg.rv.sigma, n), -_MAX_RV, _MAX_RV)
+        rv_meas = rv_true + rng_scalar.normal(0.0, cfg.rv.residual_sigma, n)
+        airmass = rng_scalar.uniform(tel.airmass_min, tel.airmass_max, n)
+        water = np.exp(tel.water_sigma * rng_scalar.standard_normal(n))
+        scale = 10.0 ** (cfg.fluxcal.scale_sigma_dex * rng_scalar.standard_normal(n))
+        degree = np.arange(1, order + 1)
+        coef = rng_scalar.standard_normal((n, order))
+        coef *= cfg.fluxcal.amplitude * np.sqrt((2 * degree + 1) / order)
+        step = cfg.fluxcal.dichroic_amplitude * rng_scalar.standard_normal(n)
+        cosmic_counts = rng_scalar.poisson(cfg.cosmic.rate * n_pix / 1000.0, n)
+        cr_rows, cr_pix, cr_u = _events(rng_scalar, cosmic_counts, n_pix, 3)
+        bad_counts = rng_scalar.poisson(cfg.mask.bad_fraction * n_pix / cfg.mask.run_length, n)
+        bad_rows, bad_pix, _ = _events(rng_scalar, bad_counts, n_pix, 0)
+        # One noise stream per spectrum, so that chunks can be simulated in any order.
+        noise_seeds = rng_scalar.integers(0, 2**63 - 1, size=n, dtype=np.int64)
+        if snr is not None:
+            snr_v = np.broadcast_to(np.asarray(snr, dtype=np.float64), (n,)).copy()
+            if np.any(~(snr_v > 0)):
+                raise ValueError("snr must be > 0")
+        if rv is not None:
+            rv_imposed = np.broadcast_to(np.asarray(rv, dtype=np.float64), (n,)).copy()
+            if np.any(~(np.abs(rv_imposed) < _MAX_RV)):
+                raise ValueError(f"rv must be finite and |rv| < {_MAX_RV:.0f} km/s")
+            rv_meas = rv_meas - rv_true + rv_imposed
+            rv_true = rv_imposed
+        z_header = rv_meas / C_KMS
+        z_err = np.full(n, cfg.rv.residual_sigma / C_KMS)
+    x = 2.0 * (wave - cfg.fluxcal.wave_min) / (cfg.fluxcal.wave_max - cfg.fluxcal.wave_min)
+    legendre = np.polynomial.legendre.legvander(x - 1.0, order)[:, 1:].T  # [order, P]
+    join = (wave - cfg.fluxcal.dichroic_wave) / cfg.fluxcal.dichroic_width
+    join = 1.0 / (1.0 + np.exp(-np.clip(join, -60.0, 60.0))) - 0.5
+
+    out = {
+        "flux": np.empty((n, n_pix), dtype=np.float32),
+        "ivar": np.empty((n, n_pix), dtype=np.float32),
+        "mask": np.zeros((n, n_pix), dtype=bool),
+        "andmask": np.zeros((n, n_pix), dtype=np.int32),
+        "ormask": np.zeros((n, n_pix), dtype=np.int32),
+    }
+    if return_truth:
+        for key in ("flux_clean", "continuum", "telluric"):
+            out[key] = np.empty((n, n_pix), dtype=np.float32)
+        out["cosmic"] = np.zeros((n, n_pix), dtype=bool)
+
+    ln_wave = np.log(wave)
+    tau_o2, tau_h2o = model.telluric
+
+    def work(sl: slice) -> None:
+        """Simulate the rows ``sl`` into ``out``."""
+        p = params[sl]
+        shift = np.log1p(rv_true[sl] / C_KMS)[:, None]  # observed = rest * (1 + v/c)
+        lines = _sample(
+            _line_absorption(model, p, observed=True),
+            (ln_wave - shift - model.ln_fine0) / model.dln,
+        )
+        wave_rest = (wave * np.exp(-shift)).astype(np.float32)
+        log_cont = _log_continuum(p, wave_rest)
+        log_cont += _log_blue_deficit(cfg, wave_rest)
+        log_cont += (coef[sl] @ legendre + step[sl, None] * join + np.log(scale[sl, None])).astype(
+            np.float32
+        )
+        cont = np.exp(log_cont)
+        am = airmass[sl, None].astype(np.float32)
+        trans = np.exp(-am * (tau_o2 + water[sl, None].astype(np.float32) * tau_h2o))
+        clean = cont * lines * trans
+        if return_truth:
+            out["continuum"][sl] = cont
+            out["telluric"][sl] = trans
+            out["flux_clean"][sl] = clean
+        if noiseless:
+            out["flux"][sl] = clean
+            out["ivar"][sl] = 1.0
+            return
+        # Variance c (F + B): the median S/N over the band's pixels equals snr exactly,
+        # because S/N is monotonic in F.
+        med = np.maximum(np.median(clean[:, band], axis=1).astype(np.float64), 1e-30)
+        background = cfg.noise.background * med
+        c = med / (snr_v[sl] ** 2 * (1.0 + cfg.noise.background))
+        var = np.maximum(clean, np.float32(0.0))
+        var += background[:, None].astype(np.float32)
+        var *= c[:, None].astype(np.float32)
+        noise = np.empty_like(clean)
+        for j, seed in enumerate(noise_seeds[sl]):
+            np.random.Generator(np.random.PCG64(int(seed))).standard_normal(
+                dtype=np.float32, out=noise[j]
+            )
+        noise *= np.sqrt(var)
+        noise += clean
+        out["flux"][sl] = noise
+        np.divide(np.float32(cfg.noise.ivar_scale), var, out=out["ivar"][sl])
+
+    for _ in _map_chunks(work, n, cfg):
+        pass
+    if noiseless:
+        out.update(_scalars(snr_v, rv_true, z_header, z_err, airmass, water, scale))
+        return out
+
+    # Cosmic rays: spikes of amp_min..amp_max local sigmas, sometimes on two pixels.
+    flux, ivar = out["flux"], out["ivar"]
+    amp_lo, amp_hi = np.log(cfg.cosmic.amp_min), np.log(cfg.cosmic.amp_max)
+    amps = np.exp(amp_lo + (amp_hi - amp_lo) * cr_u[:, 0])
+    flagged = cr_u[:, 1] < cfg.cosmic.flag_probability
+    double = cr_u[:, 2] < 0.4
+    for rows, pix, a in (
+        (cr_rows, cr_pix, amps),
+        (cr_rows[double], np.minimum(cr_pix[double] + 1, n_pix - 1), 0.5 * amps[double]),
+    ):
+        sig = np.sqrt(cfg.noise.ivar_scale / ivar[rows, pix])
+        flux[rows, pix] += (a * sig).astype(np.float32)
+        if return_truth:
+            out["cosmic"][rows, pix] = True
+    for rows, pix in (
+        (cr_rows[flagged], cr_pix[flagged]),
+        (cr_rows[flagged & double], np.minimum(cr_pix[flagged & double] + 1, n_pix - 1)),
+    ):
+        out["ormask"][rows, pix] |= MASK_COSMIC
+        ivar[rows, pix] = 0.0
+
+    # Bad-pixel runs: no data.
+    for k in range(cfg.mask.run_length):
+        pix = np.minimum(bad_pix + k, n_pix - 1)
+        out["andmask"][bad_rows, pix] |= MASK_BAD_PIXEL
+        out["ormask"][bad_rows, pix] |= MASK_BAD_PIXEL
+        flux[bad_rows, pix] = 0.0
+        ivar[bad_rows, pix] = 0.0
+    out["mask"] = (ivar == 0) | (out["andmask"] != 0)
+    out.update(_scalars(snr_v, rv_true, z_header, z_err, airmass, water, scale))
+    return out
+
+
+def _scalars(snr, rv_true, z_header, z_err, airmass, water, scale) -> dict[str, np.ndarray]:
+    return {
+        "snr": snr,
+        "rv_true": rv_true,
+        "z_header": z_header,
+        "z_err": z_err,
+        "airmass": airmass,
+        "water": water,
+        "flux_scale": scale,
+    }
+
+
+def band_snr(
+    flux: np.ndarray, ivar: np.ndarray, wave: np.ndarray, band: tuple[float, float]
+) -> np.ndarray:
+    """Median S/N per pixel in a wavelength band (as in the LAMOST SNRG ... header keys).
+
+    Parameters
+    ----------
+    flux : float [N, P]
+        Fluxes (noiseless ones give the expected S/N).
+    ivar : float [N, P]
+        Inverse variances; pixels with ivar 0 are ignored.
+    wave : float [P]
+        Wavelengths [Å].
+    band : (float, float)
+        Band limits [Å].
+
+    Returns
+    -------
+    snr : float64 [N]
+        Median of ``flux sqrt(ivar)`` over the good pixels of the band; 0 where none.
+    """
+    sel = (wave >= band[0]) & (wave <= band[1])
+    out = np.zeros(flux.shape[0])
+    if not sel.any():
+        return out
+    f = np.asarray(flux[:, sel], dtype=np.float64)
+    iv = np.asarray(ivar[:, sel], dtype=np.float64)
+    s = np.where(iv > 0, f * np.sqrt(iv), np.nan)
+    good = np.isfinite(s).any(axis=1)
+    out[good] = np.nanmedian(s[good], axis=1)
+    return out
