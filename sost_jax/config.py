@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ml_collections
 
+from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.prepare import PrepareSettings
 
 
@@ -25,28 +26,40 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     # Wavelength grid, resolution and normalisation: see PrepareSettings for each field.
     c.preprocess = PrepareSettings().to_dict()
-    # Input files: reader "auto" | "lamost" | "fits1d".
+    # Reading files: reader "auto" | "lamost" | "fits1d"; reader threads (-1: one per core);
+    # spectra per shard on disk and per chunk handed to a reader thread.
     c.data = ml_collections.ConfigDict(
         {"reader": "auto", "workers": -1, "shard_size": 4096, "chunk_size": 256}
     )
-    # The embedded mock survey (sizes of the demo's data sets).
-    c.mock = ml_collections.ConfigDict(
-        {"seed": 0, "n_synthetic": 4000, "n_observed": 4000, "n_test": 2000}
-    )
+    # The embedded mock survey: every knob of the simulator (see sost_jax.mock.config).
+    c.mock = default_mock_config()
+    # Sizes of the demo's mock data sets (see sost_jax.mock.survey).
+    c.demo = ml_collections.ConfigDict({"n_synthetic": 4000, "n_observed": 4000, "n_test": 2000})
     return c
+
+
+def prepare_settings(config: ml_collections.ConfigDict) -> PrepareSettings:
+    """The `PrepareSettings` of a config (validated)."""
+    return PrepareSettings.from_dict(config.preprocess.to_dict())
+
+
+def reader_workers(config: ml_collections.ConfigDict) -> int:
+    """Reader threads: ``data.workers``, or one per core when negative."""
+    return config.data.workers if config.data.workers >= 0 else (os.cpu_count() or 1)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise ValueError with a clear message when the config cannot work."""
-    PrepareSettings.from_dict(config.preprocess.to_dict())
+    prepare_settings(config)
     if config.data.reader not in ("auto", "lamost", "fits1d"):
         raise ValueError(f"data.reader must be auto, lamost or fits1d; got {config.data.reader!r}")
     for key in ("shard_size", "chunk_size"):
         if config.data[key] < 1:
             raise ValueError(f"data.{key} must be >= 1, got {config.data[key]}")
     for key in ("n_synthetic", "n_observed", "n_test"):
-        if config.mock[key] < 1:
-            raise ValueError(f"mock.{key} must be >= 1, got {config.mock[key]}")
+        if config.demo[key] < 1:
+            raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
+    validate_mock_config(config.mock)
 
 
 def _parse_value(text: str) -> object:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -25,32 +25,29 @@ def _save(fig: plt.Figure, path: str | os.PathLike, pdf: bool) -> list[Path]:
     return out
 
 
-def plot_domain_pairs(
+def plot_spectra_panels(
     wave: np.ndarray,
-    synthetic: np.ndarray,
-    observed: np.ndarray,
+    curves: Mapping[str, np.ndarray],
     params: np.ndarray,
     path: str | os.PathLike,
-    weight: np.ndarray | None = None,
-    labels: Sequence[str] = ("synthetic", "observed"),
+    weights: Mapping[str, np.ndarray] | None = None,
     pdf: bool = True,
 ) -> list[Path]:
-    """Normalised spectra of two domains at the same stellar parameters, one panel each.
+    """Normalised spectra of several kinds at the same stellar parameters, a panel each.
 
     Parameters
     ----------
     wave : [P]
         Wavelength [Å].
-    synthetic, observed : [M, P]
-        Normalised fluxes of the two domains, row i at parameters ``params[i]``.
+    curves : dict name -> [M, P]
+        Normalised fluxes; row i of each is at ``params[i]``. Drawn in order, the first
+        in grey underneath (put the noisy one first).
     params : [M, 3]
         Teff [K], log g [dex], [Fe/H] [dex] for the panel titles.
     path : path
         Output file (suffix replaced by .png / .pdf).
-    weight : [M, P], optional
-        Inverse variance of ``observed``; pixels with 0 are not drawn.
-    labels : two str
-        Legend names of the two domains.
+    weights : dict name -> [M, P], optional
+        Inverse variances; pixels with 0 are not drawn.
 
     Returns
     -------
@@ -58,20 +55,20 @@ def plot_domain_pairs(
     """
     m = len(params)
     fig, axes = plt.subplots(m, 1, figsize=(11, 2.1 * m + 0.4), sharex=True, squeeze=False)
+    colours = ["0.6", "C0", "C3", "C2", "C1"]
     for i, ax in enumerate(axes[:, 0]):
-        obs = np.asarray(observed[i], dtype=float)
-        if weight is not None:
-            obs = np.where(np.asarray(weight[i]) > 0, obs, np.nan)
-        ax.plot(wave, obs, color="0.55", lw=0.6, label=labels[1])
-        ax.plot(wave, synthetic[i], color="C3", lw=0.8, label=labels[0])
+        for (name, flux), colour in zip(curves.items(), colours, strict=False):
+            y = np.asarray(flux[i], dtype=float)
+            if weights is not None and name in weights:
+                y = np.where(np.asarray(weights[name][i]) > 0, y, np.nan)
+            ax.plot(wave, y, color=colour, lw=0.6 if colour == "0.6" else 0.8, label=name)
         teff, logg, feh = params[i]
         ax.set_title(
             f"Teff {teff:.0f} K, log g {logg:.2f}, [Fe/H] {feh:+.2f}", fontsize=9, loc="left"
         )
         ax.set_ylabel("norm. flux")
-        lo = np.nanpercentile(np.concatenate([obs, synthetic[i]]), 0.5)
-        ax.set_ylim(max(lo - 0.05, -0.1), 1.25)
-    axes[0, 0].legend(loc="lower right", fontsize=8, ncol=2)
+        ax.set_ylim(-0.05, 1.3)
+    axes[0, 0].legend(loc="lower right", fontsize=8, ncol=len(curves))
     axes[-1, 0].set_xlabel("wavelength [Å]")
     return _save(fig, path, pdf)
 

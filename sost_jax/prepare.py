@@ -328,7 +328,7 @@ def prepare_files(
         "n_inputs": len(paths),
         "preprocess": settings.to_dict(),
     }
-    writer = StoreWriter(out_dir, settings.wave, info)
+    writer = StoreWriter(out_dir, settings.wave, info, n_shards=-(-len(paths) // shard_size))
     done = writer.done_shards()
     tasks = [
         (s, paths[lo : min(lo + chunk_size, hi)])
@@ -452,7 +452,7 @@ def prepare_arrays(
         "preprocess": settings.to_dict(),
         **(info or {}),
     }
-    writer = StoreWriter(out_dir, settings.wave, full_info)
+    writer = StoreWriter(out_dir, settings.wave, full_info, n_shards=-(-n // shard_size))
     done = writer.done_shards()
     wave = np.asarray(wave, np.float64)
     for s, lo in enumerate(range(0, n, shard_size)):

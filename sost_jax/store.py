@@ -58,12 +58,22 @@ class StoreWriter:
         JSON-serialisable description written to the manifest: the resolved preprocessing
         config, where the spectra came from. A store reopened with different ``info`` or
         ``wave`` is refused, so a resumed preparation cannot mix two settings.
+    n_shards : int, optional
+        How many shards the finished store will have; lets readers tell a complete store
+        from an interrupted one (`PreparedStore.complete`).
     """
 
-    def __init__(self, root: str | os.PathLike, wave: np.ndarray, info: Mapping[str, Any]):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        wave: np.ndarray,
+        info: Mapping[str, Any],
+        n_shards: int | None = None,
+    ):
         self.root = Path(root)
         self.wave = np.asarray(wave, dtype=np.float64)
         self.info = json.loads(json.dumps(dict(info)))
+        self.n_shards = n_shards
         (self.root / "shards").mkdir(parents=True, exist_ok=True)
         manifest_path = self.root / "manifest.json"
         if manifest_path.exists():
@@ -146,6 +156,7 @@ class StoreWriter:
             "wave_stop": float(self.wave[-1]),
             "label_names": list(LABEL_NAMES),
             "info": self.info,
+            "n_shards": self.n_shards,
             "shards": sorted(self.done_shards()),
         }
         _atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
@@ -196,6 +207,12 @@ class PreparedStore:
 
     def __len__(self) -> int:
         return int(self._starts[-1])
+
+    @property
+    def complete(self) -> bool:
+        """True when every shard the writer announced is on disk."""
+        n = self.manifest.get("n_shards")
+        return n is not None and self.manifest["shards"] == list(range(n))
 
     @property
     def n_pixels(self) -> int:

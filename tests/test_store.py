@@ -82,13 +82,14 @@ def test_prepare_arrays_resumes_to_the_same_store(tmp_path):
     settings = PrepareSettings(grid_start=4000.0, grid_stop=6000.0, grid_step=2.0)
     meta = {"id": np.array([f"star{i}" for i in range(10)])}
     full = prepare_arrays(tmp_path / "a", wave, flux, ivar, settings, labels, meta, shard_size=4)
-    assert len(full) == 9
+    assert len(full) == 9 and full.complete
     assert [f[0] for f in full.failures()] == ["star3"]
     assert "cover" in full.failures()[0][1]
     np.testing.assert_allclose(full.labels, np.delete(labels, 3, axis=0), rtol=1e-6)
     # Interrupt: lose the middle shard, then run again.
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     shutil.rmtree(tmp_path / "b" / "shards" / "00001")
+    assert not PreparedStore(tmp_path / "b").complete
     resumed = prepare_arrays(tmp_path / "b", wave, flux, ivar, settings, labels, meta, shard_size=4)
     np.testing.assert_array_equal(
         resumed.read(np.arange(9))["flux"], full.read(np.arange(9))["flux"]

@@ -12,7 +12,7 @@ from os import PathLike
 from typing import Any, Literal
 
 from sost_jax.io import fitsfast
-from sost_jax.io.catalog import DEFAULT_ALIASES, read_catalog, read_miles_params
+from sost_jax.io.catalog import DEFAULT_ALIASES, labels_by_id, read_catalog, read_miles_params
 from sost_jax.io.fits1d import fits1d_from_bytes, read_fits1d
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
 from sost_jax.io.grids import (
@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_ALIASES",
     "ReadError",
     "detect_format",
+    "labels_by_id",
     "read_array_grid",
     "read_ascii_grid",
     "read_ascii_grid_index",

@@ -253,3 +253,18 @@ def read_miles_params(path: str | PathLike[str]) -> dict[str, np.ndarray]:
     logg[np.abs(logg) >= _MILES_MISSING_OTHER] = np.nan
     feh[np.abs(feh) >= _MILES_MISSING_OTHER] = np.nan
     return {"miles_id": np.array(ids, dtype=np.int64), "teff": teff, "logg": logg, "feh": feh}
+
+
+def labels_by_id(catalog: dict[str, np.ndarray]) -> dict[str, tuple[float, float, float]]:
+    """Map id -> (Teff [K], log g [dex], [Fe/H] [dex]) from a catalogue of `read_catalog`.
+
+    Raises
+    ------
+    ValueError
+        The catalogue lacks one of the columns id, teff, logg, feh.
+    """
+    missing = [k for k in ("id", "teff", "logg", "feh") if k not in catalog]
+    if missing:
+        raise ValueError(f"label catalogue lacks column(s) {', '.join(missing)}")
+    columns = (catalog["id"], catalog["teff"], catalog["logg"], catalog["feh"])
+    return {str(i): (float(t), float(g), float(f)) for i, t, g, f in zip(*columns, strict=True)}

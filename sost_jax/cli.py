@@ -1,0 +1,164 @@
+"""The ``sost-jax`` command: demo, mock, prepare (train and infer arrive with their issues)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sost_jax.config import load_config, prepare_settings, reader_workers, save_config
+
+log = logging.getLogger("sost_jax")
+
+_FITS_PATTERNS = ("*.fits", "*.fits.gz", "*.fit", "*.fit.gz", "*.fts")
+
+
+def expand_inputs(items: Sequence[str]) -> list[str]:
+    """Files, directories (their FITS files) and ``@list.txt`` files -> sorted file list."""
+    paths: list[str] = []
+    for item in items:
+        if item.startswith("@"):
+            lines = Path(item[1:]).read_text().splitlines()
+            paths += [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+        elif os.path.isdir(item):
+            for pattern in _FITS_PATTERNS:
+                paths += glob.glob(os.path.join(item, pattern))
+        else:
+            paths.append(item)
+    return sorted(set(paths))
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config file (.py with get_config(), or a saved .json)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set preprocess.grid_step=2.0 (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sost_jax.demo import run_demo
+
+    config = load_config(args.config, args.overrides)
+    summary = run_demo(config, args.workdir, progress=not args.quiet)
+    print(f"\nsost-jax demo: outputs in {summary['workdir']}")
+    print(f"{'part':16s} {'spectra':>8s} {'skipped':>8s}")
+    for name, n in summary["n_spectra"].items():
+        print(f"{name:16s} {n:8d} {summary['failures'][name]:8d}")
+    print(
+        f"grid {summary['grid_angstrom'][0]:g}-{summary['grid_angstrom'][1]:g} Å, "
+        f"{summary['pixels']} pixels; runtime {summary['runtime_minutes']:.1f} min"
+    )
+    for path in summary["figures"]:
+        if path.endswith(".png"):
+            print(f"figure: {path}")
+    return 0
+
+
+def _cmd_mock(args: argparse.Namespace) -> int:
+    from sost_jax.mock import write_mock_lamost_survey
+
+    config = load_config(args.config, args.overrides)
+    labels = write_mock_lamost_survey(args.out, args.n, config.mock, seed=args.seed)
+    print(f"wrote {args.n} mock LAMOST files and {labels}")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from sost_jax.io import labels_by_id, read_catalog
+    from sost_jax.prepare import prepare_files
+
+    config = load_config(args.config, args.overrides)
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        print("sost-jax prepare: no input files found", file=sys.stderr)
+        return 2
+    labels = labels_by_id(read_catalog(args.labels)) if args.labels else None
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    save_config(config, Path(args.out) / "config.json")
+    store = prepare_files(
+        paths,
+        args.out,
+        prepare_settings(config),
+        labels=labels,
+        reader=config.data.reader,
+        workers=reader_workers(config),
+        shard_size=config.data.shard_size,
+        chunk_size=config.data.chunk_size,
+        progress=not args.quiet,
+    )
+    failures = store.failures()
+    print(f"prepared {len(store)} of {len(paths)} spectra into {args.out}")
+    if failures:
+        print(f"skipped {len(failures)} (listed in {args.out}/shards/*/failures.csv), e.g.:")
+        for path, reason in failures[:5]:
+            print(f"  {path}: {reason}")
+    return 0
+
+
+def _cmd_not_yet(args: argparse.Namespace) -> int:
+    issue = {"train": 3, "infer": 4}[args.command]
+    print(
+        f"sost-jax {args.command}: not available in this version yet (planned in issue "
+        f"#{issue}); 'sost-jax demo' and 'sost-jax prepare' work today.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sost-jax",
+        description="Synthetic-to-Observed Spectral Translation (SOST) in JAX.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the main job on the embedded mock survey")
+    p.add_argument("--workdir", default="sost_demo", help="output folder (default sost_demo)")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("mock", help="write mock LAMOST-layout FITS files with known labels")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n", type=int, default=1000, help="number of spectra")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: mock.seed)")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_mock)
+
+    p = sub.add_parser("prepare", help="spectrum files -> a prepared store")
+    p.add_argument("inputs", nargs="+", help="FITS files, folders of them, or @list.txt")
+    p.add_argument("--out", required=True, help="store folder (resumed if it exists)")
+    p.add_argument("--labels", help="catalogue (CSV/FITS) with id, teff, logg, feh")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_prepare)
+
+    for name in ("train", "infer"):
+        p = sub.add_parser(name, help=f"{name} (not available yet)")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_cmd_not_yet)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sost-jax`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"sost-jax {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Configs: defaults, files, overrides, validation, and the resolved-config round trip."""
+
+from pathlib import Path
+
+import pytest
+
+from sost_jax.config import load_config, prepare_settings, save_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_every_shipped_config_loads_and_validates():
+    files = sorted(CONFIGS.glob("*.py"))
+    assert files, "configs/ is empty"
+    for path in files:
+        config = load_config(path)
+        assert prepare_settings(config).wave.size > 0
+
+
+def test_overrides_apply_with_types_and_unknown_keys_fail():
+    config = load_config(None, ["preprocess.grid_step=2", "mock.noise.snr_min=20.0"])
+    assert config.preprocess.grid_step == 2.0
+    assert prepare_settings(config).wave.size == 2400
+    with pytest.raises(ValueError, match="unknown config key"):
+        load_config(None, ["preprocess.grid_stp=2"])
+    with pytest.raises(ValueError, match="expects float"):
+        load_config(None, ["preprocess.grid_step=abc"])
+    with pytest.raises(ValueError, match="key.path=value"):
+        load_config(None, ["preprocess.grid_step"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("preprocess.grid_stop=3000.0", "bad wavelength grid"),
+        ("preprocess.grid_medium='water'", "grid_medium"),
+        ("preprocess.normalise.knot_spacing=-1.0", "knot_spacing"),
+        ("preprocess.min_coverage=1.5", "min_coverage"),
+        ("data.reader='sdss'", "data.reader"),
+        ("demo.n_test=0", "demo.n_test"),
+        ("mock.noise.snr_min=-5.0", "snr_min"),
+    ],
+)
+def test_bad_values_give_clear_errors(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, [override])
+
+
+def test_saved_config_loads_back(tmp_path):
+    config = load_config(None, ["preprocess.grid_step=0.5", "demo.n_test=7"])
+    save_config(config, tmp_path / "config.json")
+    again = load_config(tmp_path / "config.json")
+    assert again.to_dict() == config.to_dict()
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.py")
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\n")
+    with pytest.raises(ValueError, match="get_config"):
+        load_config(bad)
