@@ -2,7 +2,7 @@
 
 Layout of a store directory::
 
-    manifest.json          grid, preprocessing config, shard list, label names, source
+    manifest.json          grid, preprocessing config, number of shards, label names, source
     wave.npy               float64 [P] wavelength grid [Å]
     shards/00000/          one shard (written to a temporary name, then renamed: atomic)
         flux.npy           float32 [n, P] normalised flux (1 where weight is 0)
@@ -43,6 +43,12 @@ def _atomic_write_text(path: Path, text: str) -> None:
 def shard_name(index: int) -> str:
     """Directory name of shard ``index``."""
     return f"{index:05d}"
+
+
+def shards_on_disk(root: str | os.PathLike) -> list[int]:
+    """Indices of the complete shards of a store, sorted (unfinished ones have a suffix)."""
+    folder = Path(root) / "shards"
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 class StoreWriter:
@@ -90,9 +96,7 @@ class StoreWriter:
 
     def done_shards(self) -> set[int]:
         """Indices of shards already complete on disk."""
-        return {
-            int(p.name) for p in (self.root / "shards").iterdir() if p.is_dir() and p.name.isdigit()
-        }
+        return set(shards_on_disk(self.root))
 
     def write_shard(
         self,
@@ -157,7 +161,6 @@ class StoreWriter:
             "label_names": list(LABEL_NAMES),
             "info": self.info,
             "n_shards": self.n_shards,
-            "shards": sorted(self.done_shards()),
         }
         _atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
 
@@ -188,7 +191,9 @@ class PreparedStore:
             )
         self.info: dict[str, Any] = self.manifest["info"]
         self.wave = np.load(self.root / "wave.npy")
-        dirs = [self.root / "shards" / shard_name(i) for i in self.manifest["shards"]]
+        # The shard folders on disk are the truth: each appears atomically when complete.
+        self.shards = shards_on_disk(self.root)
+        dirs = [self.root / "shards" / shard_name(i) for i in self.shards]
         self._arrays = [
             {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in _ARRAYS} for d in dirs
         ]
@@ -212,7 +217,7 @@ class PreparedStore:
     def complete(self) -> bool:
         """True when every shard the writer announced is on disk."""
         n = self.manifest.get("n_shards")
-        return n is not None and self.manifest["shards"] == list(range(n))
+        return n is not None and self.shards == list(range(n))
 
     @property
     def n_pixels(self) -> int:
