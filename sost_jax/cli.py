@@ -1,4 +1,4 @@
-"""The ``sost-jax`` command: demo, mock, prepare (train and infer arrive with their issues)."""
+"""The ``sost-jax`` command: demo, mock, prepare, train (infer arrives with its issue)."""
 
 from __future__ import annotations
 
@@ -105,11 +105,35 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sost_jax.training import TrainingDiverged, train_and_evaluate
+
+    overrides = list(args.overrides)
+    if args.synthetic:
+        overrides.append(f"train.synthetic_store={args.synthetic!r}")
+    if args.observed:
+        overrides.append(f"train.observed_store={args.observed!r}")
+    config = load_config(args.config, overrides)
+    try:
+        result = train_and_evaluate(config, args.workdir, progress=not args.quiet)
+    except TrainingDiverged as err:
+        print(f"sost-jax train: {err}", file=sys.stderr)
+        return 3
+    print(
+        f"trained to step {result['step']} in {result['minutes']:.1f} min; "
+        f"outputs in {args.workdir}"
+    )
+    for key, value in result.items():
+        if key.startswith("val_"):
+            print(f"  {key:16s} {value:.4f}")
+    return 0
+
+
 def _cmd_not_yet(args: argparse.Namespace) -> int:
-    issue = {"train": 3, "infer": 4}[args.command]
+    issue = {"infer": 4}[args.command]
     print(
         f"sost-jax {args.command}: not available in this version yet (planned in issue "
-        f"#{issue}); 'sost-jax demo' and 'sost-jax prepare' work today.",
+        f"#{issue}); demo, mock, prepare and train work today.",
         file=sys.stderr,
     )
     return 2
@@ -141,10 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_prepare)
 
-    for name in ("train", "infer"):
-        p = sub.add_parser(name, help=f"{name} (not available yet)")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_cmd_not_yet)
+    p = sub.add_parser("train", help="train SOST on two prepared stores (resumes a workdir)")
+    p.add_argument("--workdir", required=True, help="run folder: checkpoints, metrics, config")
+    p.add_argument("--synthetic", help="prepared store of the synthetic domain")
+    p.add_argument("--observed", help="prepared store of the observed domain")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("infer", help="infer (not available yet)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_not_yet)
     return parser
 
 

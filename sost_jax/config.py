@@ -35,6 +35,68 @@ def default_config() -> ml_collections.ConfigDict:
     c.mock = default_mock_config()
     # Sizes of the demo's mock data sets (see sost_jax.mock.survey).
     c.demo = ml_collections.ConfigDict({"n_synthetic": 4000, "n_observed": 4000, "n_test": 2000})
+    # Generator (both auto-encoders): the paper's sizes (Yan et al., Table A.1).
+    c.model = ml_collections.ConfigDict(
+        {
+            "dim": 64,  # channels after the first convolution
+            "n_down": 2,  # down-samplings in the encoders (= up-samplings in the decoder)
+            "down_stride": 2,  # stride of each down-sampling
+            "n_res": 3,  # residual blocks in the content encoder and the decoder
+            "kernel_res": 7,  # kernel of the residual blocks
+            "style_kernel": 7,  # kernel of the style encoder's strided convolutions
+            "style_dim": 8,  # style code length
+            "mlp_dim": 256,  # hidden width of the style -> AdaIN MLP
+            "pad_mode": "reflect",  # "reflect" or "zero"
+            "conv_impl": "xla",  # "xla" (lax.conv, faster on CPU) or "matmul"
+            "dtype": "float32",  # compute dtype: "float32" or "bfloat16" (params stay f32)
+        }
+    )
+    # Multi-scale discriminators.
+    c.dis = ml_collections.ConfigDict(
+        {
+            "dim": 64,
+            "n_layers": 4,
+            "n_scales": 3,
+            "pad_mode": "reflect",
+            "conv_impl": "xla",
+            "dtype": "float32",
+        }
+    )
+    # Loss weights: the paper's (GAN 1, id 10, content 1, style 1, no cycle);
+    # configs/reference.py has the reference code's (id 5, content 20, style 1, cycle 1).
+    # recon_weighting "mask": reconstruction L1 only over pixels with data; "none": all.
+    c.loss = ml_collections.ConfigDict(
+        {
+            "gan": 1.0,
+            "recon_x": 10.0,
+            "recon_c": 1.0,
+            "recon_s": 1.0,
+            "cycle": 0.0,
+            "recon_weighting": "mask",
+        }
+    )
+    # Training: the two domains' prepared stores, Adam and its linear decay, bookkeeping.
+    c.train = ml_collections.ConfigDict(
+        {
+            "synthetic_store": "",  # prepared store of the synthetic domain (a)
+            "observed_store": "",  # prepared store of the observed domain (b)
+            "batch_size": 8,
+            "steps": 200_000,
+            "lr": 1e-4,
+            "beta1": 0.5,
+            "beta2": 0.999,
+            "weight_decay": 1e-4,
+            "decay_start": 100_000,  # lr constant until here, then linear to 0 at steps
+            "seed": 0,
+            "n_val": 256,  # held-out spectra per domain for validation
+            "log_every": 10,
+            "eval_every": 1000,
+            "checkpoint_every": 1000,
+            "keep_checkpoints": 3,
+            "prefetch": 2,  # batches read ahead per domain
+            "distributed": False,  # call jax.distributed.initialize() (multi-host)
+        }
+    )
     return c
 
 
@@ -60,6 +122,40 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if config.demo[key] < 1:
             raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
     validate_mock_config(config.mock)
+    m, d, loss, t = config.model, config.dis, config.loss, config.train
+    for section, name in ((m, "model"), (d, "dis")):
+        if section.pad_mode not in ("reflect", "zero"):
+            raise ValueError(f"{name}.pad_mode must be reflect or zero, got {section.pad_mode!r}")
+        if section.conv_impl not in ("matmul", "xla"):
+            raise ValueError(f"{name}.conv_impl must be matmul or xla, got {section.conv_impl!r}")
+        if section.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"{name}.dtype must be float32 or bfloat16, got {section.dtype!r}")
+    for key in ("dim", "n_down", "down_stride", "n_res", "kernel_res", "style_dim", "mlp_dim"):
+        if m[key] < 1:
+            raise ValueError(f"model.{key} must be >= 1, got {m[key]}")
+    if m.kernel_res % 2 == 0 or m.style_kernel % 2 == 0:
+        raise ValueError("model.kernel_res and model.style_kernel must be odd")
+    for key in ("dim", "n_layers", "n_scales"):
+        if d[key] < 1:
+            raise ValueError(f"dis.{key} must be >= 1, got {d[key]}")
+    for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle"):
+        if loss[key] < 0:
+            raise ValueError(f"loss.{key} must be >= 0, got {loss[key]}")
+    if loss.recon_weighting not in ("mask", "none"):
+        raise ValueError(f"loss.recon_weighting must be mask or none, got {loss.recon_weighting!r}")
+    for key in (
+        "batch_size",
+        "steps",
+        "log_every",
+        "eval_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "prefetch",
+    ):
+        if t[key] < 1:
+            raise ValueError(f"train.{key} must be >= 1, got {t[key]}")
+    if t.lr <= 0 or not 0 <= t.decay_start <= t.steps:
+        raise ValueError("train.lr must be > 0 and 0 <= train.decay_start <= train.steps")
 
 
 def _parse_value(text: str) -> object:

@@ -13,6 +13,12 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Identical train steps compiled by several tests (and CI reruns) load from this cache.
+jax.config.update(
+    "jax_compilation_cache_dir",
+    os.path.join(os.path.expanduser("~"), ".cache", "sost-jax-tests", "xla"),
+)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -137,5 +137,5 @@ def test_cli_prepare_and_not_yet_commands(tmp_path, mock_files, capsys):
     assert (out / "config.json").exists()
     assert main(["prepare", folder, "--out", str(tmp_path / "x"), "--set", "nope=1"]) == 2
     assert "unknown config" in capsys.readouterr().err
-    assert main(["train"]) == 2
+    assert main(["infer"]) == 2
     assert "not available" in capsys.readouterr().err

@@ -1,0 +1,485 @@
+"""Training SOST: train state, the jit-compiled train step, validation, and the loop.
+
+The train step is one pure function ``(state, batch) -> (state, metrics)``: the generators
+(both auto-encoders) take an Adam step on the MUNIT generator loss, then the discriminators
+take one on the LSGAN loss against translations made by the updated generators. It is
+jit-compiled once with the batch sharded over all local devices (``jax.sharding``, mesh axis
+"data") and the state replicated; multi-host runs start ``jax.distributed`` and feed each
+host's share of the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as PS
+from ml_collections import ConfigDict
+from tqdm.auto import tqdm
+
+from sost_jax import checkpoints, losses
+from sost_jax.batches import BatchStream, Position, split_validation
+from sost_jax.models import AutoEncoder, MultiScaleDiscriminator
+from sost_jax.store import PreparedStore
+
+log = logging.getLogger(__name__)
+
+Array = jax.Array
+DOMAINS = ("a", "b")  # a: synthetic, b: observed
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainState(struct.PyTreeNode):
+    """Everything that changes during training, as one pytree.
+
+    Attributes
+    ----------
+    step : int32 []
+    gen_params, dis_params : dict domain -> params
+        Auto-encoders and discriminators of domain "a" (synthetic) and "b" (observed).
+    gen_opt, dis_opt : optax states
+        One optimizer state for both generators, one for both discriminators.
+    rng : uint32 [2]
+        PRNG key for the random styles of the next step.
+    """
+
+    step: Array
+    gen_params: Any
+    dis_params: Any
+    gen_opt: Any
+    dis_opt: Any
+    rng: Array
+
+
+def learning_rate(train: ConfigDict) -> optax.Schedule:
+    """Constant ``lr`` until ``decay_start``, then linear to 0 at ``steps``."""
+    decay = max(train.steps - train.decay_start, 1)
+    return optax.join_schedules(
+        [optax.constant_schedule(train.lr), optax.linear_schedule(train.lr, 0.0, decay)],
+        [train.decay_start],
+    )
+
+
+def make_optimizer(train: ConfigDict) -> optax.GradientTransformation:
+    """Adam with L2 weight decay added to the gradient (as torch.optim.Adam), decaying lr."""
+    return optax.chain(
+        optax.add_decayed_weights(train.weight_decay),
+        optax.scale_by_adam(b1=train.beta1, b2=train.beta2),
+        optax.scale_by_learning_rate(learning_rate(train)),
+    )
+
+
+def _models(config: ConfigDict) -> tuple[AutoEncoder, MultiScaleDiscriminator]:
+    return AutoEncoder(config.model), MultiScaleDiscriminator(config.dis)
+
+
+def create_train_state(config: ConfigDict, rng: Array, n_pixels: int) -> TrainState:
+    """Initialise both auto-encoders, both discriminators and their optimizers.
+
+    Parameters
+    ----------
+    config : ConfigDict
+        Full config (sections model, dis, train).
+    rng : PRNG key
+    n_pixels : int
+        Spectrum length P.
+    """
+    ae, dis = _models(config)
+    x = jnp.ones((1, n_pixels), jnp.float32)
+    keys = jax.random.split(rng, 5)
+    gen = {d: ae.init(k, x)["params"] for d, k in zip(DOMAINS, keys[:2], strict=True)}
+    disc = {d: dis.init(k, x)["params"] for d, k in zip(DOMAINS, keys[2:4], strict=True)}
+    opt = make_optimizer(config.train)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        gen_params=gen,
+        dis_params=disc,
+        gen_opt=opt.init(gen),
+        dis_opt=opt.init(disc),
+        rng=keys[4],
+    )
+
+
+def _codecs(ae: AutoEncoder, n_pixels: int) -> tuple[Callable, Callable]:
+    def enc(p: Any, x: Array) -> tuple[Array, Array]:
+        return ae.apply({"params": p}, x, method=AutoEncoder.encode)
+
+    def dec(p: Any, c: Array, s: Array) -> Array:
+        return ae.apply({"params": p}, c, s, n_pixels, method=AutoEncoder.decode)
+
+    return enc, dec
+
+
+def generator_loss(
+    gen: Any, dis: Any, batch: dict[str, Array], key: Array, config: ConfigDict
+) -> tuple[Array, dict[str, Array]]:
+    """MUNIT generator objective for one batch of each domain.
+
+    Parameters
+    ----------
+    gen, dis : dict domain -> params
+    batch : dict
+        x_a, w_a, x_b, w_b: [B, P] normalised flux and weights of each domain.
+    key : PRNG key for the random styles drawn from the N(0, 1) prior.
+    config : ConfigDict
+
+    Returns
+    -------
+    total loss, and each term (already weighted terms are not; weights in config.loss).
+    """
+    ae, disc = _models(config)
+    w = config.loss
+    n_pixels = batch["x_a"].shape[1]
+    enc, dec = _codecs(ae, n_pixels)
+    x_a, x_b = batch["x_a"], batch["x_b"]
+    m_a = batch["w_a"] if w.recon_weighting == "mask" else None
+    m_b = batch["w_b"] if w.recon_weighting == "mask" else None
+    c_a, s_a_own = enc(gen["a"], x_a)
+    c_b, s_b_own = enc(gen["b"], x_b)
+    k_a, k_b = jax.random.split(key)
+    s_a = jax.random.normal(k_a, s_a_own.shape)
+    s_b = jax.random.normal(k_b, s_b_own.shape)
+    x_a_rec, x_b_rec = dec(gen["a"], c_a, s_a_own), dec(gen["b"], c_b, s_b_own)
+    x_ba, x_ab = dec(gen["a"], c_b, s_a), dec(gen["b"], c_a, s_b)
+    c_b_rec, s_a_rec = enc(gen["a"], x_ba)
+    c_a_rec, s_b_rec = enc(gen["b"], x_ab)
+    terms = {
+        "recon_x_a": losses.masked_l1(x_a_rec, x_a, m_a),
+        "recon_x_b": losses.masked_l1(x_b_rec, x_b, m_b),
+        "recon_s_a": losses.l1(s_a_rec, s_a),
+        "recon_s_b": losses.l1(s_b_rec, s_b),
+        "recon_c_a": losses.l1(c_a_rec, c_a),
+        "recon_c_b": losses.l1(c_b_rec, c_b),
+        "gan_a": losses.lsgan_generator(disc.apply({"params": dis["a"]}, x_ba)),
+        "gan_b": losses.lsgan_generator(disc.apply({"params": dis["b"]}, x_ab)),
+    }
+    total = (
+        w.gan * (terms["gan_a"] + terms["gan_b"])
+        + w.recon_x * (terms["recon_x_a"] + terms["recon_x_b"])
+        + w.recon_s * (terms["recon_s_a"] + terms["recon_s_b"])
+        + w.recon_c * (terms["recon_c_a"] + terms["recon_c_b"])
+    )
+    if w.cycle > 0:
+        terms["cycle_a"] = losses.masked_l1(dec(gen["a"], c_a_rec, s_a_own), x_a, m_a)
+        terms["cycle_b"] = losses.masked_l1(dec(gen["b"], c_b_rec, s_b_own), x_b, m_b)
+        total = total + w.cycle * (terms["cycle_a"] + terms["cycle_b"])
+    return total, terms
+
+
+def translate(gen: Any, x: Array, source: str, style: Array, config: ConfigDict) -> Array:
+    """Translate spectra of domain ``source`` into the other domain with the given styles.
+
+    Parameters
+    ----------
+    gen : dict domain -> params
+    x : [B, P] normalised flux of domain ``source``
+    source : "a" (synthetic) or "b" (observed)
+    style : [B, style_dim] style codes of the target domain
+
+    Returns
+    -------
+    [B, P] translated spectra (float32).
+    """
+    ae, _ = _models(config)
+    enc, dec = _codecs(ae, x.shape[1])
+    target = "b" if source == "a" else "a"
+    content, _ = enc(gen[source], x)
+    return dec(gen[target], content, style)
+
+
+def discriminator_loss(
+    dis: Any, gen: Any, batch: dict[str, Array], key: Array, config: ConfigDict
+) -> tuple[Array, dict[str, Array]]:
+    """LSGAN loss of both discriminators against translations of the current generators."""
+    _, disc = _models(config)
+    style_dim = config.model.style_dim
+    k_a, k_b = jax.random.split(key)
+    b = batch["x_a"].shape[0]
+    x_ba = translate(gen, batch["x_b"], "b", jax.random.normal(k_a, (b, style_dim)), config)
+    x_ab = translate(gen, batch["x_a"], "a", jax.random.normal(k_b, (b, style_dim)), config)
+    x_ba, x_ab = jax.lax.stop_gradient(x_ba), jax.lax.stop_gradient(x_ab)
+
+    def d(p: Any, x: Array) -> list[Array]:
+        return disc.apply({"params": p}, x)
+
+    terms = {
+        "dis_a": losses.lsgan_discriminator(d(dis["a"], batch["x_a"]), d(dis["a"], x_ba)),
+        "dis_b": losses.lsgan_discriminator(d(dis["b"], batch["x_b"]), d(dis["b"], x_ab)),
+    }
+    return config.loss.gan * (terms["dis_a"] + terms["dis_b"]), terms
+
+
+def train_step(
+    state: TrainState, batch: dict[str, Array], config: ConfigDict
+) -> tuple[TrainState, dict[str, Array]]:
+    """One generator update, then one discriminator update (a pure function)."""
+    opt = make_optimizer(config.train)
+    rng, k_gen, k_dis = jax.random.split(state.rng, 3)
+    (g_total, g_terms), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        state.gen_params, state.dis_params, batch, k_gen, config
+    )
+    updates, gen_opt = opt.update(g_grads, state.gen_opt, state.gen_params)
+    gen_params = optax.apply_updates(state.gen_params, updates)
+    (d_total, d_terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        state.dis_params, gen_params, batch, k_dis, config
+    )
+    updates, dis_opt = opt.update(d_grads, state.dis_opt, state.dis_params)
+    dis_params = optax.apply_updates(state.dis_params, updates)
+    metrics = {"gen_total": g_total, "dis_total": d_total, **g_terms, **d_terms}
+    new = TrainState(state.step + 1, gen_params, dis_params, gen_opt, dis_opt, rng)
+    return new, metrics
+
+
+def make_mesh() -> Mesh:
+    """A 1-D mesh over every device of every process, axis "data"."""
+    return Mesh(np.array(jax.devices()), ("data",))
+
+
+def make_train_step(
+    config: ConfigDict, mesh: Mesh | None = None
+) -> Callable[[TrainState, dict[str, Array]], tuple[TrainState, dict[str, Array]]]:
+    """`train_step` jit-compiled: batch sharded over ``mesh`` ("data"), state replicated,
+    the input state donated."""
+    mesh = make_mesh() if mesh is None else mesh
+    replicated = NamedSharding(mesh, PS())
+    batch_sharding = NamedSharding(mesh, PS("data"))
+    return jax.jit(
+        lambda s, b: train_step(s, b, config),
+        in_shardings=(replicated, batch_sharding),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0,
+    )
+
+
+def device_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, Array]:
+    """This process's rows of a batch -> global arrays sharded along "data"."""
+    sharding = NamedSharding(mesh, PS("data"))
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+
+
+def make_evaluate(config: ConfigDict, wave: np.ndarray) -> Callable:
+    """A jitted ``evaluate(gen, x_a, w_a, x_b, w_b, key) -> dict of [B] residuals``.
+
+    The residual is the paper's Fig. 7 statistic, mean |relative residual| over 4000-5500
+    Å, for in-domain reconstruction (``recon_a``, ``recon_b``) and for the cycle a -> b -> a
+    and b -> a -> b with random intermediate styles (``cycle_a``, ``cycle_b``).
+    """
+    ae, _ = _models(config)
+    wave_j = jnp.asarray(wave, jnp.float32)
+
+    @jax.jit
+    def evaluate(gen: Any, x_a: Array, w_a: Array, x_b: Array, w_b: Array, key: Array):
+        enc, dec = _codecs(ae, x_a.shape[1])
+        out = {}
+        for d, other, x, w, k in (("a", "b", x_a, w_a, key), ("b", "a", x_b, w_b, key)):
+            c, s = enc(gen[d], x)
+            out[f"recon_{d}"] = losses.relative_residual(dec(gen[d], c, s), x, w, wave_j)
+            s_rand = jax.random.normal(k, s.shape)
+            c_back, _ = enc(gen[other], dec(gen[other], c, s_rand))
+            cyc = dec(gen[d], c_back, s)
+            out[f"cycle_{d}"] = losses.relative_residual(cyc, x, w, wave_j)
+        return out
+
+    return evaluate
+
+
+def config_fingerprint(config: ConfigDict) -> str:
+    """Hash of the sections that fix the shapes of the train state."""
+    text = json.dumps({k: config[k].to_dict() for k in ("model", "dis")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _open_domain(path: str, name: str, n_pixels: int | None) -> PreparedStore:
+    if not path:
+        raise ValueError(f"train.{name}_store is not set: give the prepared store of that domain")
+    store = PreparedStore(path)
+    if n_pixels is not None and store.n_pixels != n_pixels:
+        raise ValueError(
+            f"{name} store {path} has {store.n_pixels} pixels, the other domain {n_pixels}"
+        )
+    return store
+
+
+def _write_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _truncate_jsonl(path: Path, last_step: int) -> None:
+    """Drop log lines written after ``last_step`` (by a run that died before checkpointing)."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= last_step]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def validate(
+    evaluate: Callable, gen: Any, val: dict[str, dict[str, np.ndarray]], key: Array, chunk: int
+) -> dict[str, float]:
+    """Mean Fig. 7 residuals over the held-out spectra of both domains."""
+    n = min(len(val["a"]["x"]), len(val["b"]["x"]))
+    sums: dict[str, float] = {}
+    for lo in range(0, n, chunk):
+        sl = slice(lo, min(lo + chunk, n))
+        out = evaluate(
+            gen,
+            val["a"]["x"][sl],
+            val["a"]["w"][sl],
+            val["b"]["x"][sl],
+            val["b"]["w"][sl],
+            jax.random.fold_in(key, lo),
+        )
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + float(np.sum(v))
+    return {f"val_{k}": v / n for k, v in sums.items()}
+
+
+def train_and_evaluate(
+    config: ConfigDict, workdir: str | os.PathLike, progress: bool = True
+) -> dict[str, Any]:
+    """Train SOST on two prepared stores, with validation, checkpoints and resumption.
+
+    Writes into ``workdir``: ``config.json``, ``metrics.jsonl`` (training losses every
+    ``train.log_every`` steps, validation every ``train.eval_every``), and
+    ``checkpoints/`` (orbax; the latest is restored automatically, so running again after
+    an interruption continues exactly where the last checkpoint left off).
+
+    Returns
+    -------
+    dict: final step, last validation metrics, steps per second, minutes.
+
+    Raises
+    ------
+    TrainingDiverged
+        A loss became NaN/inf; nothing from that step on is saved.
+    """
+    from sost_jax.config import save_config
+
+    t_start = time.perf_counter()
+    tc = config.train
+    if tc.distributed:
+        jax.distributed.initialize()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    save_config(config, work / "config.json")
+    store_a = _open_domain(tc.synthetic_store, "synthetic", None)
+    store_b = _open_domain(tc.observed_store, "observed", store_a.n_pixels)
+    n_pixels = store_a.n_pixels
+
+    mesh = make_mesh()
+    n_proc, pid = jax.process_count(), jax.process_index()
+    if tc.batch_size % len(mesh.devices.flat) or tc.batch_size % n_proc:
+        raise ValueError(
+            f"train.batch_size {tc.batch_size} must be a multiple of the {mesh.devices.size} "
+            f"devices and {n_proc} processes"
+        )
+    local_batch = tc.batch_size // n_proc
+    streams, val = {}, {}
+    for d, store in (("a", store_a), ("b", store_b)):
+        train_idx, val_idx = split_validation(len(store), min(tc.n_val, len(store) // 5), tc.seed)
+        seed = tc.seed * 2 + (0 if d == "a" else 1)
+        streams[d] = BatchStream(store, train_idx, local_batch, seed, shard=(pid, n_proc))
+        data = store.read(val_idx)
+        val[d] = {"x": data["flux"], "w": data["weight"]}
+
+    state = create_train_state(config, jax.random.PRNGKey(tc.seed), n_pixels)
+    state = jax.device_put(state, NamedSharding(mesh, PS()))
+    manager = checkpoints.make_manager(work, tc.keep_checkpoints)
+    fingerprint = config_fingerprint(config)
+    positions = {d: Position() for d in DOMAINS}
+    restored = checkpoints.restore_latest(manager, state)
+    if restored is not None:
+        step0, state, record = restored
+        if record.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"{work} holds checkpoints of a different model (config fingerprint "
+                f"{record.get('fingerprint')} vs {fingerprint}); use another workdir"
+            )
+        positions = {d: Position(**record["positions"][d]) for d in DOMAINS}
+        _truncate_jsonl(work / "metrics.jsonl", step0)
+        log.info("resumed from the checkpoint at step %d", step0)
+    step_fn = make_train_step(config, mesh)
+    evaluate = make_evaluate(config, store_a.wave)
+    eval_key = jax.random.PRNGKey(tc.seed + 12345)
+
+    start = int(state.step)
+    iters = {d: streams[d].iterate(positions[d], tc.prefetch) for d in DOMAINS}
+    bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc="train", unit="step")
+    last_val: dict[str, float] = {}
+    t_loop, n_done = time.perf_counter(), 0
+    try:
+        for step in range(start, tc.steps):
+            (batch_a, positions["a"]), (batch_b, positions["b"]) = (
+                next(iters["a"]),
+                next(iters["b"]),
+            )
+            local = {
+                "x_a": batch_a["x"],
+                "w_a": batch_a["w"],
+                "x_b": batch_b["x"],
+                "w_b": batch_b["w"],
+            }
+            state, metrics = step_fn(state, device_batch(local, mesh))
+            values = {k: float(v) for k, v in metrics.items()}
+            n_done += 1
+            if not all(math.isfinite(v) for v in values.values()):
+                bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+                raise TrainingDiverged(
+                    f"non-finite loss ({', '.join(bad)}) at step {step + 1}; the run stopped "
+                    f"and the last good checkpoint (step {manager.latest_step()}) is kept"
+                )
+            done = step + 1
+            bar.update(1)
+            bar.set_postfix(
+                g=f"{values['gen_total']:.3f}",
+                d=f"{values['dis_total']:.3f}",
+                rx_b=f"{values['recon_x_b']:.4f}",
+            )
+            if done % tc.log_every == 0 or done == tc.steps:
+                rate = n_done / (time.perf_counter() - t_loop)
+                _write_jsonl(
+                    work / "metrics.jsonl", {"step": done, "steps_per_s": round(rate, 4), **values}
+                )
+            if done % tc.eval_every == 0 or done == tc.steps:
+                last_val = validate(evaluate, state.gen_params, val, eval_key, tc.batch_size * 8)
+                _write_jsonl(work / "metrics.jsonl", {"step": done, **last_val})
+                log.info(
+                    "step %d validation %s",
+                    done,
+                    ", ".join(f"{k} {v:.4f}" for k, v in last_val.items()),
+                )
+            if done % tc.checkpoint_every == 0 or done == tc.steps:
+                record = {
+                    "fingerprint": fingerprint,
+                    "positions": {d: vars(p) for d, p in positions.items()},
+                }
+                checkpoints.save(manager, done, state, record)
+    finally:
+        bar.close()
+        manager.wait_until_finished()
+        for it in iters.values():
+            it.close()
+    elapsed = time.perf_counter() - t_loop
+    return {
+        "step": int(state.step),
+        "steps_per_s": n_done / elapsed if elapsed > 0 and n_done else None,
+        "minutes": (time.perf_counter() - t_start) / 60,
+        **last_val,
+    }
