@@ -147,3 +147,25 @@ def test_relative_residual_matches_numpy():
     for i in range(3):
         m = sel & (w[i] > 0)
         assert got[i] == pytest.approx(np.mean(np.abs(pred[i, m] - x[i, m]) / x[i, m]), rel=1e-5)
+
+
+def test_cli_train_runs_and_reports_bad_input(tiny, tmp_path, capsys):
+    from sost_jax.cli import main
+
+    args = [
+        "train",
+        "--config",
+        "configs/tiny.py",
+        "--quiet",
+        *sum((["--set", o] for o in TINY_GRID), []),
+    ]
+    stores = ["--synthetic", tiny.train.synthetic_store, "--observed", tiny.train.observed_store]
+    assert main([*args, "--workdir", str(tmp_path / "run"), *stores]) == 0
+    assert "val_recon_b" in capsys.readouterr().out
+    assert (tmp_path / "run" / "config.json").exists()
+    assert main([*args, "--workdir", str(tmp_path / "x"), "--synthetic", str(tmp_path)]) == 2
+    assert "not a prepared store" in capsys.readouterr().err
+    assert (
+        main([*args, "--workdir", str(tmp_path / "y"), *stores, "--set", "model.pad_mode='x'"]) == 2
+    )
+    assert "pad_mode" in capsys.readouterr().err
