@@ -1,0 +1,244 @@
+"""Benchmark: spectra per second of the template matcher, against the float32 matmul peak.
+
+Times `sost_jax.matching.make_matcher` (chi2 in matrix form, top-k, estimate; jit-compiled,
+targets sharded over all devices) for a library of 2413 templates x 4800 pixels at N = 2000
+to 20000 targets, streamed in fixed chunks, so that only a [chunk, T] block of chi2 is held
+at any N. The rate is rated in GFLOP/s (4 N P T: the two [N, P] x [P, T] products) against
+the machine's measured float32 matmul peak, and put next to a naive NumPy broadcasting
+version timed in the same run on a few targets. `match_store` is also timed end to end on a
+temporary prepared store (memory-mapped reads included). Random flux: the cost of chi2 does
+not depend on the values.
+
+    python benchmarks/match.py [--quick] [--templates 2413] [--pixels 4800]
+                               [--n 2000 5000 10000 20000] [--chunk 2000] [--naive-n 50]
+
+Prints a table and writes benchmarks/results/match.json (a flat dict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "match.json"
+sys.path.insert(0, str(HERE))
+
+from peak import jax_matmul_peak  # noqa: E402
+
+from sost_jax.matching import make_matcher, match_store  # noqa: E402
+from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402
+
+QUICK = {"templates": 400, "pixels": 1000, "n": [500, 1000], "chunk": 250, "naive_n": 8}
+QUICK_EXTRA = {"store_n": 500, "peak_sizes": [512, 1024]}
+
+
+def max_rss_mb() -> float:
+    """Peak resident memory of this process so far [MB] (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def random_library(n_templates: int, n_pixels: int, seed: int = 0):
+    """Templates like normalised flux (1 +- 0.1) [T, P] and labels on plausible ranges [T, 3]."""
+    rng = np.random.default_rng(seed)
+    templates = (1 + 0.1 * rng.standard_normal((n_templates, n_pixels))).astype(np.float32)
+    labels = np.stack(
+        [
+            rng.uniform(3500, 7500, n_templates),
+            rng.uniform(0, 5, n_templates),
+            rng.uniform(-2.5, 0.5, n_templates),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return templates, labels
+
+
+def random_targets(n: int, n_pixels: int, seed: int = 1):
+    """Targets [n, P] and inverse variances [n, P] with ~5 % masked pixels."""
+    rng = np.random.default_rng(seed)
+    flux = (1 + 0.1 * rng.standard_normal((n, n_pixels))).astype(np.float32)
+    weight = rng.uniform(100, 1e4, (n, n_pixels)).astype(np.float32)
+    weight[rng.uniform(size=(n, n_pixels)) < 0.05] = 0
+    return flux, weight
+
+
+def time_matcher(matcher, flux, weight, n_total: int) -> float:
+    """Seconds to match ``n_total`` targets as chunks of ``flux`` (reused), pipelined like
+    `match_store`: the next chunk is dispatched before the previous one is fetched."""
+    chunk = flux.shape[0]
+    t0 = time.perf_counter()
+    pending, done = None, 0
+    while done < n_total:
+        rows = min(chunk, n_total - done)
+        current = matcher.dispatch(flux[:rows], weight[:rows], pad_to=chunk)
+        if pending is not None:
+            matcher.fetch(pending)
+        pending, done = current, done + rows
+    matcher.fetch(pending)
+    return time.perf_counter() - t0
+
+
+def time_naive(flux, weight, templates, k: int, batch: int = 2) -> float:
+    """Seconds for the naive version: NumPy broadcasting over [b, T, P] and argpartition,
+    ``batch`` targets at a time (the full [N, T, P] temporary would not fit in memory)."""
+    t0 = time.perf_counter()
+    for lo in range(0, flux.shape[0], batch):
+        o, w = flux[lo : lo + batch], weight[lo : lo + batch]
+        chi2 = (w[:, None, :] * (o[:, None, :] - templates[None]) ** 2).sum(-1)
+        best = np.argpartition(chi2, k, axis=1)[:, :k]
+        np.take_along_axis(chi2, best, axis=1).argsort(axis=1)
+    return time.perf_counter() - t0
+
+
+def time_store(templates, labels, n: int, chunk: int, k: int) -> dict[str, Any]:
+    """`match_store` on a temporary store of ``n`` random spectra: spectra/s and peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="sost-match-bench-") as tmp:
+        writer = StoreWriter(tmp, np.arange(templates.shape[1], dtype=np.float64), {}, 1)
+        flux, weight = random_targets(n, templates.shape[1], seed=2)
+        nan = np.full((n, 3), np.nan, np.float32)
+        writer.write_shard(0, flux, weight, nan, {"id": np.arange(n).astype(str)})
+        del flux, weight
+        store = PreparedStore(tmp)
+        # Compile on a first chunk, outside the timing (match_store compiles once per call).
+        match_store(store, templates, labels, chunk, k, progress=False)
+        t0 = time.perf_counter()
+        out = match_store(store, templates, labels, chunk, k, progress=False)
+        seconds = time.perf_counter() - t0
+        assert out["teff"].shape == (n,)
+    return {"store_n": n, "store_seconds": seconds, "store_spectra_per_s": n / seconds}
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(
+        f"\n{r['n_templates']} templates x {r['n_pixels']} pixels, chunk {r['chunk_size']}, "
+        f"k {r['k']}, {r['n_devices']} {r['jax_backend']} device(s); float32 matmul peak "
+        f"{r['peak_gflops_per_s']:.1f} GFLOP/s"
+    )
+    print(f"{'N':>8}{'s':>9}{'spectra/s':>12}{'GFLOP/s':>10}{'% peak':>8}{'max RSS MB':>12}")
+    for n, sec, rss in zip(r["n_targets"], r["seconds"], r["max_rss_mb"], strict=True):
+        gflops = r["flop_per_spectrum"] * n / sec / 1e9
+        print(
+            f"{n:>8}{sec:>9.2f}{n / sec:>12.0f}{gflops:>10.1f}"
+            f"{100 * gflops / r['peak_gflops_per_s']:>8.1f}{rss:>12.0f}"
+        )
+    print(
+        f"{'naive':>8}{r['naive_seconds']:>9.2f}{r['naive_spectra_per_s']:>12.1f}"
+        f"{r['naive_gflops_per_s']:>10.2f}{'':>8}{'':>12}   (NumPy broadcasting, "
+        f"N = {r['naive_n']})"
+    )
+    print(
+        f"matrix form / naive: {r['speedup_vs_naive']:.0f}x; match_store end to end "
+        f"(N = {r['store_n']}): {r['store_spectra_per_s']:.0f} spectra/s"
+    )
+    print(
+        f"largest arrays per chunk: chi2 block {r['chi2_block_mb']:.1f} MB, "
+        f"targets {r['chunk_input_mb']:.1f} MB; library {r['library_mb']:.1f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--templates", type=int, default=2413)
+    parser.add_argument("--pixels", type=int, default=4800)
+    parser.add_argument("--n", type=int, nargs="+", default=[2000, 5000, 10000, 20000])
+    parser.add_argument("--chunk", type=int, default=2000, help="targets per matcher call")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--naive-n", type=int, default=50, help="targets for the naive timing")
+    parser.add_argument("--store-n", type=int, default=4000, help="spectra in the store run")
+    parser.add_argument("--peak-sizes", type=int, nargs="+", default=[2048, 4096])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.quick:
+        for key, value in {**QUICK, **QUICK_EXTRA}.items():
+            setattr(args, key, value)
+    t_start = time.perf_counter()
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"note: load average {load:.1f} before starting; other work skews the timings")
+
+    print("measuring the float32 matmul peak ...", flush=True)
+    with jax.default_matmul_precision("highest"):  # the matcher's precision
+        peak = jax_matmul_peak(args.peak_sizes)
+
+    templates, labels = random_library(args.templates, args.pixels)
+    flux, weight = random_targets(args.chunk, args.pixels)
+    matcher = make_matcher(templates, labels, k=args.k)
+    t0 = time.perf_counter()
+    matcher(flux, weight, pad_to=args.chunk)  # compile
+    compile_seconds = time.perf_counter() - t0
+    seconds, rss = [], []
+    for n in args.n:
+        print(f"matcher: N = {n} ...", flush=True)
+        seconds.append(time_matcher(matcher, flux, weight, n))
+        rss.append(max_rss_mb())
+
+    print(f"naive NumPy: N = {args.naive_n} ...", flush=True)
+    naive_flux, naive_weight = random_targets(args.naive_n, args.pixels, seed=3)
+    naive_seconds = time_naive(naive_flux, naive_weight, templates, args.k)
+
+    print(f"match_store: N = {args.store_n} ...", flush=True)
+    store = time_store(templates, labels, args.store_n, args.chunk, args.k)
+
+    flop = 4.0 * args.pixels * args.templates
+    rate = args.n[-1] / seconds[-1]
+    naive_rate = args.naive_n / naive_seconds
+    result = {
+        "n_templates": args.templates,
+        "n_pixels": args.pixels,
+        "k": args.k,
+        "chunk_size": args.chunk,
+        "n_targets": args.n,
+        "seconds": seconds,
+        "spectra_per_s_by_n": [n / s for n, s in zip(args.n, seconds, strict=True)],
+        "spectra_per_s": rate,
+        "flop_per_spectrum": flop,
+        "gflops_per_s": rate * flop / 1e9,
+        "peak_gflops_per_s": peak,
+        "fraction_of_peak": rate * flop / 1e9 / peak,
+        "compile_seconds": compile_seconds,
+        "naive_n": args.naive_n,
+        "naive_seconds": naive_seconds,
+        "naive_spectra_per_s": naive_rate,
+        "naive_gflops_per_s": naive_rate * flop / 1e9,
+        "speedup_vs_naive": rate / naive_rate,
+        **store,
+        # `sost-jax infer` (store -> catalogue) does not exist yet; time it here once it does.
+        "infer_end_to_end_spectra_per_s": None,
+        # Memory: the matcher holds one chunk of targets and its [chunk, T] chi2 block; the
+        # peak RSS should not grow from the smallest to the largest N.
+        "max_rss_mb": rss,
+        "max_rss_growth_mb": rss[-1] - rss[0],
+        "chi2_block_mb": args.chunk * args.templates * 4 / 1e6,
+        "chunk_input_mb": 2 * args.chunk * args.pixels * 4 / 1e6,
+        "library_mb": 2 * args.templates * args.pixels * 4 / 1e6,
+        "n_devices": len(jax.devices()),
+        "jax_version": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": load,
+        "machine": platform.processor() or platform.machine(),
+        "quick": args.quick,
+        "benchmark_seconds": None,
+    }
+    result["benchmark_seconds"] = time.perf_counter() - t_start
+    print_table(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out} ({result['benchmark_seconds']:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,694 @@
+"""A Payne-style spectral emulator: labels -> normalised flux, trained on a synthetic grid.
+
+Following Ting et al. (2019, The Payne), a small multi-layer perceptron maps the three
+stellar labels, each scaled to [-0.5, 0.5] by the grid's minimum and maximum (`Scaler`), to
+the flux of every pixel at once. It interpolates a grid of models to any Teff, log g and
+[Fe/H] inside the grid's span.
+
+Design choices (all settings in `EmulatorSettings`):
+
+* **Activation.** Leaky ReLU by default, as the maintained Payne code uses; the paper's
+  sigmoid (and tanh, SiLU) are available.
+* **Output parametrisation.** By default ("standardised") the network predicts each pixel's
+  deviation from the training grid's mean spectrum in units of that pixel's standard
+  deviation over the grid; flux = mean + std * output. The last layer then starts close to
+  the mean spectrum and every pixel's output has unit scale, which speeds up training. "deviation"
+  drops the std scaling; "flux" predicts the flux itself, as the original Payne did.
+* **Loss.** The loss is computed in flux units whatever the parametrisation: mean absolute
+  (default, as the Payne's training code; robust to the few poorly normalised models of real
+  grids) or squared residual over the pixels with data.
+* **Early stopping.** A seeded random fraction of the grid points is held out; after every
+  ``eval_every`` epochs the held-out loss is computed and the parameters with the lowest
+  held-out loss so far are kept. Training stops after ``patience`` epochs without
+  improvement, at ``max_epochs`` or after ``max_minutes``.
+* **Compute.** The data live on the device; ``eval_every`` epochs of shuffled mini-batch Adam
+  steps run as one jit-compiled `jax.lax.scan`. The MLP is batched over its first axis (one
+  matrix product per layer), so `Emulator.generate` takes any number of label rows.
+
+Saved emulators are a directory: ``emulator.json`` (settings, scaler, wavelength grid) and
+``arrays/`` (an orbax PyTree checkpoint of the network weights and the output transform).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from tqdm.auto import tqdm
+
+from sost_jax.batches import split_validation
+from sost_jax.constants import LABEL_NAMES
+from sost_jax.store import PreparedStore
+
+Array = jax.Array
+
+FORMAT_VERSION = 1
+MIN_GRID_POINTS = 8
+"""Fewest grid points with finite labels `train_emulator` accepts (training + held out)."""
+
+ACTIVATIONS = {
+    "leaky_relu": nn.leaky_relu,
+    "sigmoid": nn.sigmoid,
+    "tanh": nn.tanh,
+    "silu": nn.silu,
+}
+TARGETS = ("standardised", "deviation", "flux")
+LOSSES = ("l1", "l2")
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Architecture and training of the emulator.
+
+    Attributes
+    ----------
+    hidden : tuple of int
+        Widths of the hidden layers.
+    activation : str
+        "leaky_relu" (default, as the Payne code), "sigmoid" (the Payne paper), "tanh", "silu".
+    target : str
+        What the last layer predicts: "standardised" (deviation from the grid's mean
+        spectrum over its per-pixel standard deviation), "deviation" (from the mean), "flux".
+    loss : str
+        "l1" (mean absolute residual) or "l2" (mean squared residual), in flux units, over
+        pixels with data. The held-out value of the same loss drives early stopping.
+    learning_rate : float
+        Adam's initial step size.
+    lr_final_fraction : float
+        The step size follows a cosine from ``learning_rate`` to this fraction of it over
+        ``max_epochs``; 1 keeps it constant.
+    batch_size : int
+        Grid points per Adam step (the whole training set when it has fewer points).
+    max_epochs : int
+        Passes over the training points at most.
+    patience : int
+        Stop after this many epochs without a lower held-out loss.
+    eval_every : int
+        Epochs per jit-compiled call between held-out evaluations.
+    valid_fraction : float
+        Fraction of the grid points held out (at least one point).
+    max_minutes : float
+        Wall-clock budget of the training loop (0 = none); the best parameters are kept.
+    seed : int
+        Seed of the split, the initial weights and the mini-batch orders.
+    """
+
+    hidden: tuple[int, ...] = (300, 300)
+    activation: str = "leaky_relu"
+    target: str = "standardised"
+    loss: str = "l1"
+    learning_rate: float = 1e-3
+    lr_final_fraction: float = 0.1
+    batch_size: int = 128
+    max_epochs: int = 3000
+    patience: int = 200
+    eval_every: int = 5
+    valid_fraction: float = 0.1
+    max_minutes: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must be one or more positive widths, got {self.hidden}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.lr_final_fraction <= 1:
+            raise ValueError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
+        for name in ("batch_size", "max_epochs", "patience", "eval_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+        if self.max_minutes < 0:
+            raise ValueError(f"max_minutes must be >= 0, got {self.max_minutes}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EmulatorSettings:
+        """Build from a (config) mapping; unknown keys are an error."""
+        d = dict(d)
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown emulator settings: {sorted(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+class Scaler(NamedTuple):
+    """Per-label affine map of the training grid's [min, max] onto [-0.5, 0.5].
+
+    Attributes
+    ----------
+    low, high : float64 [3]
+        Minimum and maximum of Teff [K], log g [dex], [Fe/H] [dex] over the training grid.
+        A label with one value on the grid (high = low) maps to -0.5.
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def fit(cls, labels: np.ndarray) -> Scaler:
+        """The scaler of ``labels`` [N, 3] (finite)."""
+        labels = np.asarray(labels, np.float64)
+        return cls(labels.min(axis=0), labels.max(axis=0))
+
+    @property
+    def span(self) -> np.ndarray:
+        """float64 [3] high - low, 1 where a label takes one value."""
+        span = np.asarray(self.high, np.float64) - np.asarray(self.low, np.float64)
+        return np.where(span > 0, span, 1.0)
+
+    def scale(self, labels: Array | np.ndarray) -> Array:
+        """Labels [N, 3] -> float32 [N, 3], the grid's span at [-0.5, 0.5]; traceable."""
+        labels = jnp.asarray(labels, jnp.float32)
+        low = jnp.asarray(self.low, jnp.float32)[None, :]
+        span = jnp.asarray(self.span, jnp.float32)[None, :]
+        return (labels - low) / span - jnp.float32(0.5)
+
+    def unscale(self, scaled: Array | np.ndarray) -> Array:
+        """Inverse of `scale`."""
+        scaled = jnp.asarray(scaled, jnp.float32)
+        low = jnp.asarray(self.low, jnp.float32)[None, :]
+        span = jnp.asarray(self.span, jnp.float32)[None, :]
+        return (scaled + jnp.float32(0.5)) * span + low
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "names": list(LABEL_NAMES),
+            "low": [float(v) for v in self.low],
+            "high": [float(v) for v in self.high],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Scaler:
+        return cls(np.asarray(d["low"], np.float64), np.asarray(d["high"], np.float64))
+
+
+class PayneMLP(nn.Module):
+    """Scaled labels [N, 3] -> network output [N, n_pixels] (see `EmulatorSettings.target`).
+
+    Dense layers of widths ``hidden`` with ``activation`` after each, then a linear layer
+    with one output per pixel.
+    """
+
+    hidden: tuple[int, ...]
+    n_pixels: int
+    activation: str = "leaky_relu"
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        return nn.Dense(self.n_pixels)(x)
+
+
+@partial(jax.jit, static_argnames="module")
+def _generate(
+    module: PayneMLP, params: Any, low: Array, span: Array, mean: Array, scale: Array, x: Array
+) -> Array:
+    scaled = (x - low[None, :]) / span[None, :] - jnp.float32(0.5)
+    return mean[None, :] + scale[None, :] * module.apply({"params": params}, scaled)
+
+
+class Emulator:
+    """A trained emulator: labels -> flux on the training grid's wavelengths.
+
+    Attributes
+    ----------
+    settings : EmulatorSettings
+        How it was built and trained.
+    params : pytree of float32 arrays
+        `PayneMLP` weights.
+    scaler : Scaler
+        Label scaling of the training grid.
+    flux_mean, flux_scale : float32 [P]
+        Output transform: flux = flux_mean + flux_scale * network output.
+    wave : float64 [P] or None
+        Wavelength of each pixel [Å].
+    """
+
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        params: Any,
+        scaler: Scaler,
+        flux_mean: Array | np.ndarray,
+        flux_scale: Array | np.ndarray,
+        wave: np.ndarray | None = None,
+    ):
+        self.settings = settings
+        self.params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+        self.scaler = Scaler(
+            np.asarray(scaler.low, np.float64), np.asarray(scaler.high, np.float64)
+        )
+        self.flux_mean = jnp.asarray(flux_mean, jnp.float32)
+        self.flux_scale = jnp.asarray(flux_scale, jnp.float32)
+        self.wave = None if wave is None else np.asarray(wave, np.float64)
+        if self.flux_mean.ndim != 1 or self.flux_scale.shape != self.flux_mean.shape:
+            raise ValueError(
+                f"flux_mean and flux_scale must both be [P]; got {self.flux_mean.shape} "
+                f"and {self.flux_scale.shape}"
+            )
+        if self.wave is not None and self.wave.shape != self.flux_mean.shape:
+            raise ValueError(f"wave has {self.wave.shape} pixels, the emulator {self.n_pixels}")
+
+    @property
+    def n_pixels(self) -> int:
+        return int(self.flux_mean.shape[0])
+
+    @property
+    def module(self) -> PayneMLP:
+        return PayneMLP(self.settings.hidden, self.n_pixels, self.settings.activation)
+
+    def generate(self, labels: Array | np.ndarray) -> Array:
+        """Synthetic spectra at any labels (jit-compiled; traceable inside other jits).
+
+        Parameters
+        ----------
+        labels : [N, 3]
+            Teff [K], log g [dex], [Fe/H] [dex]. Outside the training grid's span the
+            network extrapolates, without warning.
+
+        Returns
+        -------
+        flux : float32 [N, P]
+        """
+        if jnp.ndim(labels) != 2 or jnp.shape(labels)[1] != 3:
+            raise ValueError(
+                f"labels must be [N, 3] (Teff, log g, [Fe/H]); got {jnp.shape(labels)}"
+            )
+        return _generate(
+            self.module,
+            self.params,
+            jnp.asarray(self.scaler.low, jnp.float32),
+            jnp.asarray(self.scaler.span, jnp.float32),
+            self.flux_mean,
+            self.flux_scale,
+            jnp.asarray(labels, jnp.float32),
+        )
+
+    __call__ = generate
+
+    def _arrays(self) -> dict[str, Any]:
+        return {"params": self.params, "flux_mean": self.flux_mean, "flux_scale": self.flux_scale}
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the emulator to the directory ``path`` (see the module docstring).
+
+        Returns the absolute path. An existing directory is refused unless ``overwrite``.
+        """
+        path = Path(path).absolute()
+        if path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(path / "arrays", self._arrays())
+        checkpointer.wait_until_finished()
+        checkpointer.close()
+        record = {
+            "format": "sost_jax.emulator",
+            "version": FORMAT_VERSION,
+            "settings": self.settings.to_dict(),
+            "scaler": self.scaler.to_dict(),
+            "n_pixels": self.n_pixels,
+            "wave": None if self.wave is None else [float(w) for w in self.wave],
+        }
+        (path / "emulator.json").write_text(json.dumps(record, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Emulator:
+        """Read an emulator written by `save`."""
+        path = Path(path).absolute()
+        meta_path = path / "emulator.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{path} is not a saved emulator (no emulator.json)")
+        record = json.loads(meta_path.read_text())
+        if record.get("format") != "sost_jax.emulator" or record.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{meta_path}: not a version-{FORMAT_VERSION} sost_jax emulator "
+                f"(format {record.get('format')!r}, version {record.get('version')!r})"
+            )
+        settings = EmulatorSettings.from_dict(record["settings"])
+        n_pixels = int(record["n_pixels"])
+        module = PayneMLP(settings.hidden, n_pixels, settings.activation)
+        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        shapes = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((1, 3)))
+        vector = jax.ShapeDtypeStruct((n_pixels,), jnp.float32, sharding=sharding)
+        target = {
+            "params": jax.tree.map(
+                lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+                shapes["params"],
+            ),
+            "flux_mean": vector,
+            "flux_scale": vector,
+        }
+        checkpointer = ocp.StandardCheckpointer()
+        arrays = checkpointer.restore(path / "arrays", target)
+        checkpointer.close()
+        wave = record.get("wave")
+        return cls(
+            settings,
+            arrays["params"],
+            Scaler.from_dict(record["scaler"]),
+            arrays["flux_mean"],
+            arrays["flux_scale"],
+            None if wave is None else np.asarray(wave, np.float64),
+        )
+
+
+def _check_inputs(
+    labels: np.ndarray, flux: np.ndarray, weight: np.ndarray | None, wave: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Validate; drop rows with non-finite labels; mask non-finite flux.
+
+    Returns labels [M, 3] f64, flux [M, P] f32, mask [M, P] f32, rows dropped, pixels masked.
+    """
+    labels = np.asarray(labels, np.float64)
+    flux = np.asarray(flux, np.float32)
+    if labels.ndim != 2 or labels.shape[1] != 3:
+        raise ValueError(f"params must be [N, 3] (Teff, log g, [Fe/H]); got {labels.shape}")
+    if flux.ndim != 2 or flux.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"flux must be [N, P] with N = {labels.shape[0]} grid points; got {flux.shape}"
+        )
+    if weight is None:
+        mask = np.ones(flux.shape, np.float32)
+    else:
+        weight = np.asarray(weight, np.float32)
+        if weight.shape != flux.shape:
+            raise ValueError(f"weight must have flux's shape {flux.shape}; got {weight.shape}")
+        mask = (weight > 0).astype(np.float32)
+    if wave is not None and np.shape(wave) != (flux.shape[1],):
+        raise ValueError(f"wave must be [P] with P = {flux.shape[1]}; got {np.shape(wave)}")
+    keep = np.all(np.isfinite(labels), axis=1)
+    n_dropped = int(np.sum(~keep))
+    if n_dropped:
+        warnings.warn(
+            f"dropped {n_dropped} of {len(labels)} grid points with NaN or infinite labels",
+            stacklevel=3,
+        )
+    labels, flux, mask = labels[keep], flux[keep], mask[keep]
+    bad = ~np.isfinite(flux)
+    n_masked = int(np.sum(bad & (mask > 0)))
+    if bad.any():
+        flux = np.where(bad, np.float32(0), flux)
+        mask = np.where(bad, np.float32(0), mask)
+    if len(labels) < MIN_GRID_POINTS:
+        raise ValueError(
+            f"an emulator needs at least {MIN_GRID_POINTS} grid points with finite labels "
+            f"(training and held out); got {len(labels)}"
+        )
+    if not np.any(mask.sum(axis=1) > 0):
+        raise ValueError("no grid point has a pixel with data (weight > 0 and finite flux)")
+    return labels, flux, mask, n_dropped, n_masked
+
+
+def _output_transform(
+    flux: np.ndarray, mask: np.ndarray, target: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """flux_mean, flux_scale [P] of the training rows for the chosen parametrisation."""
+    p = flux.shape[1]
+    if target == "flux":
+        return np.zeros(p, np.float32), np.ones(p, np.float32)
+    count = np.maximum(mask.sum(axis=0), 1.0)
+    mean = (flux * mask).sum(axis=0) / count
+    if target == "deviation":
+        return mean.astype(np.float32), np.ones(p, np.float32)
+    std = np.sqrt((((flux - mean[None, :]) * mask) ** 2).sum(axis=0) / count)
+    floor = max(1e-3 * float(std.max()), 1e-6)
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
+
+
+def _masked_loss(residual: Array, mask: Array, kind: str) -> Array:
+    err = jnp.abs(residual) if kind == "l1" else jnp.square(residual)
+    return jnp.sum(err * mask) / jnp.maximum(jnp.sum(mask), jnp.float32(1))
+
+
+def _abs_residual_stats(residual: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    values = np.abs(residual[mask > 0])
+    if values.size == 0:
+        return {"median": math.nan, "p95": math.nan, "max": math.nan}
+    return {
+        "median": float(np.median(values)),
+        "p95": float(np.percentile(values, 95)),
+        "max": float(values.max()),
+    }
+
+
+def _make_trainer(
+    module: PayneMLP,
+    tx: optax.GradientTransformation,
+    settings: EmulatorSettings,
+    n_train: int,
+) -> tuple[Any, Any]:
+    """(run_epochs, evaluate), both jit-compiled.
+
+    ``run_epochs(params, opt_state, key, x, y, m, mean, scale)`` runs ``eval_every`` epochs of
+    shuffled mini-batch steps; ``evaluate(params, x, y, m, mean, scale)`` gives the loss and
+    the residuals [N, P] in flux units.
+    """
+    batch = min(settings.batch_size, n_train)
+    n_batches = n_train // batch
+    kind = settings.loss
+
+    def predict(params: Any, x: Array, mean: Array, scale: Array) -> Array:
+        return mean[None, :] + scale[None, :] * module.apply({"params": params}, x)
+
+    def loss_fn(params: Any, x: Array, y: Array, m: Array, mean: Array, scale: Array) -> Array:
+        return _masked_loss(predict(params, x, mean, scale) - y, m, kind)
+
+    def step(carry: tuple, idx: Array, x: Array, y: Array, m: Array, mean: Array, scale: Array):
+        params, opt_state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(params, x[idx], y[idx], m[idx], mean, scale)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def run_epochs(params, opt_state, key, x, y, m, mean, scale):
+        def epoch(carry, k):
+            order = jax.random.permutation(k, n_train)[: n_batches * batch]
+            carry, losses = jax.lax.scan(
+                partial(step, x=x, y=y, m=m, mean=mean, scale=scale),
+                carry,
+                order.reshape(n_batches, batch),
+            )
+            return carry, jnp.mean(losses)
+
+        keys = jax.random.split(key, settings.eval_every)
+        (params, opt_state), losses = jax.lax.scan(epoch, (params, opt_state), keys)
+        return params, opt_state, losses[-1]
+
+    @jax.jit
+    def evaluate(params, x, y, m, mean, scale):
+        residual = predict(params, x, mean, scale) - y
+        return _masked_loss(residual, m, kind), residual
+
+    return run_epochs, evaluate
+
+
+def train_emulator(
+    params: np.ndarray,
+    flux: np.ndarray,
+    settings: EmulatorSettings | None = None,
+    weight: np.ndarray | None = None,
+    wave: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[Emulator, dict[str, Any]]:
+    """Fit an emulator to a grid of spectra, early-stopped on held-out grid points.
+
+    Parameters
+    ----------
+    params : [N, 3]
+        Teff [K], log g [dex], [Fe/H] [dex] of each grid point; rows with a NaN or infinite
+        label are dropped (with a warning, counted in the report).
+    flux : [N, P]
+        Spectra (normalised flux), all on one wavelength grid.
+    settings : EmulatorSettings, optional
+        Defaults when None.
+    weight : [N, P], optional
+        Only its zero pattern is used: pixels with weight 0 are left out of the loss and the
+        residual statistics (noiseless models need no inverse-variance weighting). Non-finite
+        flux values are left out likewise.
+    wave : [P], optional
+        Wavelengths [Å], stored with the emulator.
+    progress : bool
+        Show a progress bar with the held-out loss.
+
+    Returns
+    -------
+    emulator : Emulator
+        With the parameters of the lowest held-out loss.
+    report : dict
+        n_grid, n_dropped_nan_labels, n_masked_nonfinite_pixels, n_train, n_valid,
+        valid_indices (rows of the input held out), epochs (run), best_epoch, stopped_by
+        ("patience", "max_epochs" or "max_minutes"), best_val_loss,
+        val_median_abs_residual, val_p95_abs_residual, val_max_abs_residual,
+        train_median_abs_residual, train_p95_abs_residual, minutes, history (epoch,
+        train_loss, val_loss per evaluation), settings.
+
+    Raises
+    ------
+    ValueError
+        Shapes that disagree, or fewer than `MIN_GRID_POINTS` grid points with finite labels.
+    """
+    settings = EmulatorSettings() if settings is None else settings
+    t0 = time.perf_counter()
+    n_input = int(np.shape(params)[0]) if np.ndim(params) else 0
+    kept_rows = np.flatnonzero(np.all(np.isfinite(np.asarray(params, np.float64)), axis=1))
+    labels, flux, mask, n_dropped, n_masked = _check_inputs(params, flux, weight, wave)
+    n = len(labels)
+    n_valid = max(1, int(round(settings.valid_fraction * n)))
+    train_idx, valid_idx = split_validation(n, n_valid, settings.seed)
+
+    scaler = Scaler.fit(labels)  # the grid's span; labels carry no held-out flux
+    mean, scale = _output_transform(flux[train_idx], mask[train_idx], settings.target)
+    module = PayneMLP(settings.hidden, flux.shape[1], settings.activation)
+    key_init, key_data = jax.random.split(jax.random.PRNGKey(settings.seed))
+
+    def device(a: np.ndarray) -> Array:
+        return jnp.asarray(a, jnp.float32)
+
+    x_all = scaler.scale(labels)
+    x_tr, x_va = x_all[train_idx], x_all[valid_idx]
+    y_tr, y_va = device(flux[train_idx]), device(flux[valid_idx])
+    m_tr, m_va = device(mask[train_idx]), device(mask[valid_idx])
+    mean_d, scale_d = device(mean), device(scale)
+
+    n_train = len(train_idx)
+    steps_per_epoch = n_train // min(settings.batch_size, n_train)
+    schedule = optax.cosine_decay_schedule(
+        settings.learning_rate,
+        max(settings.max_epochs * steps_per_epoch, 1),
+        alpha=settings.lr_final_fraction,
+    )
+    tx = optax.adam(schedule)
+    run_epochs, evaluate = _make_trainer(module, tx, settings, n_train)
+
+    # optax mixes Python floats with its int32 step count, which strict dtype promotion
+    # refuses; trace the optimizer under standard promotion whatever the caller set.
+    with jax.numpy_dtype_promotion("standard"):
+        net = module.init(key_init, x_tr[:1])["params"]
+        opt_state = tx.init(net)
+        best_loss, _ = evaluate(net, x_va, y_va, m_va, mean_d, scale_d)
+        best_loss = float(best_loss)
+        best_net = jax.device_get(net)
+        best_epoch, epoch, stopped_by = 0, 0, "max_epochs"
+        history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": []}
+        bar = tqdm(total=settings.max_epochs, disable=not progress, desc="emulator", unit="ep")
+        while epoch < settings.max_epochs:
+            key_data, key = jax.random.split(key_data)
+            net, opt_state, train_loss = run_epochs(
+                net, opt_state, key, x_tr, y_tr, m_tr, mean_d, scale_d
+            )
+            epoch += settings.eval_every
+            val_loss = float(evaluate(net, x_va, y_va, m_va, mean_d, scale_d)[0])
+            history["epoch"].append(epoch)
+            history["train_loss"].append(float(train_loss))
+            history["val_loss"].append(val_loss)
+            if val_loss < best_loss:
+                best_loss, best_epoch, best_net = val_loss, epoch, jax.device_get(net)
+            bar.update(settings.eval_every)
+            bar.set_postfix(val=f"{val_loss:.2e}", best=f"{best_loss:.2e}")
+            if not math.isfinite(val_loss) or epoch - best_epoch >= settings.patience:
+                stopped_by = "patience"
+                break
+            if settings.max_minutes and time.perf_counter() - t0 > 60 * settings.max_minutes:
+                stopped_by = "max_minutes"
+                break
+        bar.close()
+
+    emulator = Emulator(settings, best_net, scaler, mean, scale, wave)
+    _, res_va = evaluate(emulator.params, x_va, y_va, m_va, mean_d, scale_d)
+    _, res_tr = evaluate(emulator.params, x_tr, y_tr, m_tr, mean_d, scale_d)
+    val = _abs_residual_stats(np.asarray(res_va), mask[valid_idx])
+    train = _abs_residual_stats(np.asarray(res_tr), mask[train_idx])
+    report = {
+        "n_grid": n_input,
+        "n_dropped_nan_labels": n_dropped,
+        "n_masked_nonfinite_pixels": n_masked,
+        "n_train": n_train,
+        "n_valid": len(valid_idx),
+        "valid_indices": [int(i) for i in kept_rows[valid_idx]],
+        "epochs": epoch,
+        "best_epoch": best_epoch,
+        "stopped_by": stopped_by,
+        "best_val_loss": best_loss,
+        "val_median_abs_residual": val["median"],
+        "val_p95_abs_residual": val["p95"],
+        "val_max_abs_residual": val["max"],
+        "train_median_abs_residual": train["median"],
+        "train_p95_abs_residual": train["p95"],
+        "minutes": (time.perf_counter() - t0) / 60,
+        "history": history,
+        "settings": settings.to_dict(),
+    }
+    return emulator, report
+
+
+def emulator_from_store(
+    store_path: str | os.PathLike,
+    settings: EmulatorSettings | None = None,
+    progress: bool = True,
+) -> tuple[Emulator, dict[str, Any]]:
+    """Train an emulator on every spectrum of a prepared store (e.g. the mock ``synthetic_grid``).
+
+    Labels come from the store (rows with NaN labels are dropped), pixels with weight 0 are
+    left out of the loss, and the store's wavelength grid is kept with the emulator.
+
+    Returns
+    -------
+    (Emulator, report) as `train_emulator`; the report adds ``store``.
+    """
+    store = PreparedStore(store_path)
+    if len(store) == 0:
+        raise ValueError(f"{store.root}: the store holds no spectra")
+    data = store.read(np.arange(len(store)))
+    emulator, report = train_emulator(
+        data["labels"], data["flux"], settings, data["weight"], store.wave, progress
+    )
+    report["store"] = str(store.root)
+    return emulator, report
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "MIN_GRID_POINTS",
+    "Emulator",
+    "EmulatorSettings",
+    "PayneMLP",
+    "Scaler",
+    "emulator_from_store",
+    "train_emulator",
+]
