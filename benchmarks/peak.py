@@ -1,0 +1,74 @@
+"""The machine's float32 matrix-multiply peak, measured with XLA (and torch, if installed).
+
+    python benchmarks/peak.py [--sizes 2048 4096] [--repeats 3]
+
+The best time over a few repeats of large square products; GFLOP/s counts 2 n^3 per product.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def jax_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> float:
+    """Best float32 ``a @ b`` rate of XLA on square matrices, GFLOP/s.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Matrix sizes n (products of [n, n] by [n, n]).
+    repeats : int
+        Timed products per size after one warm-up; the fastest counts.
+    """
+    matmul = jax.jit(jnp.matmul)
+    best = 0.0
+    for n in sizes:
+        ka, kb = jax.random.split(jax.random.key(n))
+        a = jax.random.normal(ka, (n, n), jnp.float32)
+        b = jax.random.normal(kb, (n, n), jnp.float32)
+        jax.block_until_ready(matmul(a, b))
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jax.block_until_ready(matmul(a, b))
+            best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def torch_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> float | None:
+    """Best float32 ``torch.mm`` rate on square matrices, GFLOP/s; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    best = 0.0
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        a = torch.from_numpy(rng.standard_normal((n, n), dtype=np.float32))
+        b = torch.from_numpy(rng.standard_normal((n, n), dtype=np.float32))
+        torch.mm(a, b)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"XLA   float32 matmul peak: {jax_matmul_peak(args.sizes, args.repeats):8.1f} GFLOP/s")
+    torch_peak = torch_matmul_peak(args.sizes, args.repeats)
+    if torch_peak is not None:
+        print(f"torch float32 matmul peak: {torch_peak:8.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,657 @@
+"""Template libraries: grid cells from a reference catalogue -> emulator -> translation -> FITS.
+
+The paper's library is built in five steps, one function each:
+
+1. `select_cells`: the reference catalogue's stars (observed labels) are binned in cells of
+   150 K x 0.25 dex x 0.15 dex over 3500-8000 K, log g 0-5, [Fe/H] -2.0..+0.5 (all
+   `LibraryGrid` settings); cells with fewer than 5 stars are dropped; one random (seeded)
+   parameter triple is drawn uniformly inside each kept cell.
+2. `build_library` with no translator: the emulator makes a synthetic spectrum of every
+   triple (the "raw synthetic" library, kept for comparison).
+3. `translate_library`: a style source (`sost_jax.styles`; the paper's is the style of the
+   chi2-matched observed partner) gives each synthetic spectrum a style code, and the trained
+   generator translates it into the observed domain. Labels are inherited from the
+   synthetic side.
+4. `write_library`: one FITS file, a flux image [T, P] with the provenance in its header,
+   the wavelength grid (extension WAVE) and the labels (binary table LABELS).
+5. `read_library`: back to arrays (any FITS reader can open the file too).
+
+`translator_from_run` restores a trained run's generator (the latest checkpoint) and gives
+the jit-compiled translation and the observed domain's style encoder.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import ConfigDict
+
+from sost_jax.constants import LABEL_NAMES
+from sost_jax.styles import MatchedObservedStyle, StyleContext, StyleSource, describe
+
+Array = jax.Array
+
+LABEL_UNITS = {"teff": "K", "logg": "dex", "feh": "dex"}
+
+# Provenance: meta key -> (FITS keyword, comment).
+HEADER_KEYS = {
+    "kind": ("LIBKIND", "raw synthetic or translated"),
+    "n_templates": ("NTEMPL", "number of templates"),
+    "checkpoint": ("CHECKPT", "model checkpoint"),
+    "step": ("CKPTSTEP", "training step of the checkpoint"),
+    "config_hash": ("CFGHASH", "sha256 of the run config (first 16 hex)"),
+    "style_source": ("STYLESRC", "style source (sost_jax.styles)"),
+    "created": ("DATE", "UTC creation time"),
+}
+META_KEY = "SOSTMETA"
+
+
+@dataclass(frozen=True)
+class LibraryGrid:
+    """Cells of the reference catalogue's label space and the rules for keeping them.
+
+    Cells are ``[low + i step, low + (i + 1) step)`` in each label, the last one closed at
+    ``high`` (and cut there when the range is not a whole number of steps).
+
+    Attributes
+    ----------
+    teff_step, logg_step, feh_step : float
+        Cell size [K, dex, dex].
+    teff_range, logg_range, feh_range : (float, float)
+        Span covered [K, dex, dex]; stars outside it are ignored.
+    min_stars : int
+        Cells with fewer stars are dropped.
+    seed : int
+        Seed of the random triple drawn in each kept cell.
+    """
+
+    teff_step: float = 150.0
+    logg_step: float = 0.25
+    feh_step: float = 0.15
+    teff_range: tuple[float, float] = (3500.0, 8000.0)
+    logg_range: tuple[float, float] = (0.0, 5.0)
+    feh_range: tuple[float, float] = (-2.0, 0.5)
+    min_stars: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in LABEL_NAMES:
+            step = float(getattr(self, f"{name}_step"))
+            span = tuple(float(v) for v in getattr(self, f"{name}_range"))
+            if not (math.isfinite(step) and step > 0):
+                raise ValueError(f"{name}_step must be > 0, got {step}")
+            if len(span) != 2 or not all(map(math.isfinite, span)) or not span[0] < span[1]:
+                raise ValueError(f"{name}_range must be (low, high) with low < high, got {span}")
+            object.__setattr__(self, f"{name}_step", step)
+            object.__setattr__(self, f"{name}_range", span)
+        if int(self.min_stars) < 1:
+            raise ValueError(f"min_stars must be >= 1, got {self.min_stars}")
+        object.__setattr__(self, "min_stars", int(self.min_stars))
+        object.__setattr__(self, "seed", int(self.seed))
+
+    @property
+    def steps(self) -> np.ndarray:
+        """float64 [3] cell sizes."""
+        return np.array([getattr(self, f"{n}_step") for n in LABEL_NAMES])
+
+    @property
+    def low(self) -> np.ndarray:
+        return np.array([getattr(self, f"{n}_range")[0] for n in LABEL_NAMES])
+
+    @property
+    def high(self) -> np.ndarray:
+        return np.array([getattr(self, f"{n}_range")[1] for n in LABEL_NAMES])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Number of cells along Teff, log g, [Fe/H]."""
+        n = np.ceil((self.high - self.low) / self.steps - 1e-9).astype(int)
+        return int(n[0]), int(n[1]), int(n[2])
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LibraryGrid:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown library grid settings {unknown}; known: {sorted(known)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _check_labels(labels: Any, name: str = "labels") -> np.ndarray:
+    x = np.asarray(labels, np.float64)
+    if x.ndim != 2 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be [N, 3] (Teff, log g, [Fe/H]); got {x.shape}")
+    return x
+
+
+def cell_index(labels: Any, grid: LibraryGrid) -> np.ndarray:
+    """Cell of every star, int64 [M, 3]; -1 in every column for stars outside the grid or
+    with a NaN label."""
+    x = _check_labels(labels)
+    shape = np.array(grid.shape)
+    inside = np.isfinite(x).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        inside &= ((x >= grid.low[None, :]) & (x <= grid.high[None, :])).all(axis=1)
+    safe = np.where(inside[:, None], x, grid.low[None, :])
+    idx = np.floor((safe - grid.low[None, :]) / grid.steps[None, :]).astype(np.int64)
+    idx = np.minimum(idx, shape[None, :] - 1)  # a star exactly at ``high`` joins the last cell
+    return np.where(inside[:, None], idx, -1)
+
+
+def count_cells(labels: Any, grid: LibraryGrid) -> np.ndarray:
+    """Stars per cell, int64 [n_teff, n_logg, n_feh] (stars outside or with NaN ignored)."""
+    idx = cell_index(labels, grid)
+    idx = idx[idx[:, 0] >= 0]
+    counts = np.zeros(grid.shape, np.int64)
+    np.add.at(counts, (idx[:, 0], idx[:, 1], idx[:, 2]), 1)
+    return counts
+
+
+def select_cells(reference_labels: Any, grid: LibraryGrid | None = None) -> np.ndarray:
+    """One random parameter triple inside every well-populated cell of a catalogue.
+
+    Parameters
+    ----------
+    reference_labels : [M, 3]
+        Teff [K], log g [dex], [Fe/H] [dex] of the reference stars (NaN rows ignored).
+    grid : LibraryGrid
+        Cells, ranges, ``min_stars`` and ``seed`` (default the paper's).
+
+    Returns
+    -------
+    params : float64 [T, 3]
+        Uniformly drawn in each kept cell (cells of ``min_stars`` or more stars), the cells in
+        C order of (Teff, log g, [Fe/H]) index. The same grid and catalogue give the same
+        triples.
+    """
+    grid = LibraryGrid() if grid is None else grid
+    counts = count_cells(reference_labels, grid)
+    kept = np.argwhere(counts >= grid.min_stars)  # [T, 3], C order
+    lo = grid.low[None, :] + kept * grid.steps[None, :]
+    hi = np.minimum(lo + grid.steps[None, :], grid.high[None, :])
+    u = np.random.default_rng(grid.seed).random(kept.shape)
+    return lo + u * (hi - lo)
+
+
+@dataclass
+class Library:
+    """A template library.
+
+    Attributes
+    ----------
+    wave : float64 [P]
+        Wavelength [Å].
+    flux : float32 [T, P]
+        Normalised template flux.
+    labels : float64 [T, 3]
+        Teff [K], log g [dex], [Fe/H] [dex].
+    meta : dict
+        Provenance (JSON-serialisable values): ``kind`` ("raw" or "translated"),
+        ``n_templates``, ``style_source``, ``checkpoint``, ``step``, ``config_hash``, ...
+    columns : dict of [T] arrays
+        Extra per-template columns, e.g. ``partner`` (row of the matched observed spectrum).
+    """
+
+    wave: np.ndarray
+    flux: np.ndarray
+    labels: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.wave = np.asarray(self.wave, np.float64)
+        self.flux = np.asarray(self.flux, np.float32)
+        self.labels = _check_labels(self.labels)
+        if self.wave.ndim != 1 or self.flux.shape != (self.labels.shape[0], self.wave.size):
+            raise ValueError(
+                f"wave {self.wave.shape}, flux {self.flux.shape} and labels "
+                f"{self.labels.shape} must be [P], [T, P] and [T, 3]"
+            )
+        self.columns = {k: np.asarray(v) for k, v in self.columns.items()}
+        for k, v in self.columns.items():
+            if v.shape != (len(self),):
+                raise ValueError(f"column {k!r} has shape {v.shape}, expected ({len(self)},)")
+            if k in LABEL_NAMES:
+                raise ValueError(f"column name {k!r} is taken by the labels")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_pixels(self) -> int:
+        return int(self.wave.size)
+
+
+def _batched(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], batch: int) -> np.ndarray:
+    """``fn(*rows)`` over the rows of ``arrays`` in batches of ``batch``, concatenated (the
+    last batch is padded by repeating its final row, so that ``fn`` sees one shape).
+    ``arrays`` must hold at least one row."""
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    n = arrays[0].shape[0]
+    parts = []
+    for lo in range(0, n, batch):
+        chunks = [a[lo : lo + batch] for a in arrays]
+        rows = chunks[0].shape[0]
+        if rows < batch and n > batch:
+            chunks = [np.concatenate([c, np.repeat(c[-1:], batch - rows, axis=0)]) for c in chunks]
+        parts.append(np.asarray(fn(*chunks), np.float32)[:rows])
+    return np.concatenate(parts)
+
+
+def build_library(
+    params: Any,
+    generate_fn: Callable[[Any], Any],
+    translate_fn: Callable[[Any, Any], Any] | None = None,
+    style_source: StyleSource | None = None,
+    key: Array | None = None,
+    *,
+    wave: Any = None,
+    batch: int = 256,
+    meta: Mapping[str, Any] | None = None,
+) -> Library:
+    """Synthetic spectra at ``params``, translated when a translator is given.
+
+    Parameters
+    ----------
+    params : [T, 3]
+        Teff [K], log g [dex], [Fe/H] [dex] (e.g. from `select_cells`).
+    generate_fn : callable
+        ``labels [B, 3] float32 -> flux [B, P]``, e.g. `sost_jax.emulator.Emulator.generate`.
+    translate_fn : callable, optional
+        ``(flux [B, P], styles [B, d]) -> flux [B, P]`` (e.g. `translator_from_run`); None
+        gives the raw synthetic library.
+    style_source : StyleSource
+        Needed with ``translate_fn`` (see `translate_library`).
+    key : PRNG key
+        For the style source; default ``PRNGKey(0)``.
+    wave : [P], optional
+        Wavelength [Å]; default ``generate_fn.__self__.wave`` when it is an emulator's method.
+    batch : int
+        Spectra per call of ``generate_fn`` and ``translate_fn``.
+    meta : mapping, optional
+        Provenance added to the library's (checkpoint, config hash, ...).
+
+    Returns
+    -------
+    Library
+        ``kind`` "raw" or "translated"; labels are ``params`` in both.
+    """
+    labels = _check_labels(params, "params")
+    if wave is None:
+        wave = getattr(getattr(generate_fn, "__self__", None), "wave", None)
+    if wave is None:
+        raise ValueError("give the wavelength grid (wave=): generate_fn does not carry one")
+    if len(labels):
+        flux = _batched(lambda x: generate_fn(jnp.asarray(x, jnp.float32)), (labels,), batch)
+    else:
+        flux = np.zeros((0, np.size(wave)), np.float32)
+    info = {"kind": "raw", "n_templates": int(labels.shape[0]), "style_source": "none"}
+    raw = Library(wave, flux, labels, {**info, **dict(meta or {})})
+    if translate_fn is None:
+        return raw
+    return translate_library(raw, translate_fn, style_source, key, batch=batch)
+
+
+def translate_library(
+    raw: Library,
+    translate_fn: Callable[[Any, Any], Any],
+    style_source: StyleSource | None,
+    key: Array | None = None,
+    *,
+    batch: int = 256,
+    meta: Mapping[str, Any] | None = None,
+) -> Library:
+    """Translate a raw synthetic library into the observed domain.
+
+    The style source is called once for all T templates, with the synthetic flux and labels
+    as context, so the styles do not depend on ``batch``. A `MatchedObservedStyle` also
+    records each template's observed partner (column ``partner``, its row in the observed
+    set, and ``partner_id``, its id, when the observed set is a prepared store).
+
+    Parameters
+    ----------
+    raw : Library
+        Synthetic spectra and their labels.
+    translate_fn : callable
+        ``(flux [B, P], styles [B, d]) -> translated flux [B, P]``.
+    style_source : StyleSource
+    key : PRNG key, optional
+        Default ``PRNGKey(0)``.
+    batch : int
+        Spectra per call of ``translate_fn``.
+    meta : mapping, optional
+        Provenance added to (and overriding) the raw library's.
+
+    Returns
+    -------
+    Library
+        ``kind`` "translated"; labels and wavelength are the raw library's.
+    """
+    if style_source is None:
+        raise ValueError("translating needs a style source (sost_jax.styles)")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n = len(raw)
+    columns = dict(raw.columns)
+    if isinstance(style_source, MatchedObservedStyle):
+        styles, partners = style_source.styles_and_partners(raw.flux)
+        columns["partner"] = partners.astype(np.int64)
+        ids = style_source.partner_ids(partners)
+        if ids is not None:
+            columns["partner_id"] = ids.astype(str)
+    else:
+        styles = style_source(key, n, StyleContext(flux=raw.flux, labels=raw.labels))
+    styles = np.asarray(styles, np.float32)
+    if styles.shape[0] != n or styles.ndim != 2:
+        raise ValueError(f"the style source gave shape {styles.shape}, expected ({n}, d)")
+    if n:
+        flux = _batched(
+            lambda x, s: translate_fn(jnp.asarray(x), jnp.asarray(s)), (raw.flux, styles), batch
+        )
+    else:
+        flux = np.zeros((0, raw.n_pixels), np.float32)
+    info = {"kind": "translated", "style_source": describe(style_source)}
+    return Library(raw.wave, flux, raw.labels, {**raw.meta, **info, **dict(meta or {})}, columns)
+
+
+def _json_default(value: Any) -> Any:
+    """NumPy scalars and arrays as Python numbers and lists; anything else as text."""
+    return value.tolist() if isinstance(value, (np.generic, np.ndarray)) else str(value)
+
+
+def _header_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return "" if value is None else json.dumps(value, default=_json_default)
+
+
+def write_library(path: str | os.PathLike, library: Library, overwrite: bool = False) -> Path:
+    """Write a library as one FITS file.
+
+    Layout
+    ------
+    Primary HDU
+        float32 image [T, P] (NAXIS1 = P pixels, NAXIS2 = T templates). Header: LIBKIND,
+        NTEMPL, CHECKPT, CKPTSTEP, CFGHASH, STYLESRC, DATE (long values use the FITS CONTINUE
+        convention), the whole ``meta`` as JSON in SOSTMETA, and a linear wavelength WCS
+        (CRVAL1, CDELT1 [Å]) when the grid is linear.
+    WAVE
+        float64 [P] wavelength [Å].
+    LABELS
+        Binary table: ``teff`` [K], ``logg`` [dex], ``feh`` [dex] and the extra columns.
+
+    Returns the path. An existing file is refused unless ``overwrite``.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
+    meta = dict(library.meta)
+    meta.setdefault("n_templates", len(library))
+    meta.setdefault("created", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    primary = fits.PrimaryHDU(np.ascontiguousarray(library.flux, np.float32))
+    header = primary.header
+    for name, (keyword, comment) in HEADER_KEYS.items():
+        if name in meta:
+            header[keyword] = (_header_value(meta[name]), comment)
+    header[META_KEY] = (json.dumps(meta, sort_keys=True, default=_json_default), "provenance")
+    wave = library.wave
+    if wave.size > 1:
+        step = np.diff(wave)
+        if np.allclose(step, step[0], rtol=1e-9, atol=0.0):
+            header["CTYPE1"] = ("WAVE", "wavelength, as the input grid")
+            header["CUNIT1"] = "Angstrom"
+            header["CRPIX1"] = 1.0
+            header["CRVAL1"] = (float(wave[0]), "wavelength of the first pixel [Angstrom]")
+            header["CDELT1"] = (float(step[0]), "pixel step [Angstrom]")
+    wave_hdu = fits.ImageHDU(wave, name="WAVE")
+    wave_hdu.header["BUNIT"] = "Angstrom"
+    cols = [
+        fits.Column(name=n, format="D", unit=LABEL_UNITS[n], array=library.labels[:, i])
+        for i, n in enumerate(LABEL_NAMES)
+    ]
+    for name, values in library.columns.items():
+        v = np.asarray(values)
+        if v.dtype.kind in "US":
+            width = max(1, max((len(s) for s in v.astype(str)), default=1))
+            cols.append(fits.Column(name=name, format=f"{width}A", array=v.astype(str)))
+        elif v.dtype.kind in "iub":
+            cols.append(fits.Column(name=name, format="K", array=v.astype(np.int64)))
+        else:
+            cols.append(fits.Column(name=name, format="D", array=v.astype(np.float64)))
+    table = fits.BinTableHDU.from_columns(cols, name="LABELS")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList([primary, wave_hdu, table]).writeto(path, overwrite=overwrite)
+    return path
+
+
+def read_library(path: str | os.PathLike) -> Library:
+    """Read a library written by `write_library`.
+
+    Returns
+    -------
+    Library
+        flux float32 [T, P], wave float64 [P] [Å], labels float64 [T, 3], the provenance
+        in ``meta`` and the extra table columns in ``columns``.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"library file {path} does not exist")
+    with fits.open(path, memmap=False) as hdul:
+        names = [h.name for h in hdul]
+        for needed in ("WAVE", "LABELS"):
+            if needed not in names:
+                raise ValueError(f"{path} is not a template library (no {needed} extension)")
+        header = hdul[0].header
+        flux = np.asarray(hdul[0].data, np.float32)
+        wave = np.asarray(hdul["WAVE"].data, np.float64)
+        table = hdul["LABELS"].data
+        labels = np.stack([np.asarray(table[n], np.float64) for n in LABEL_NAMES], axis=1)
+        columns = {
+            n: np.asarray(table[n]) for n in table.columns.names if n.lower() not in LABEL_NAMES
+        }
+        if META_KEY in header:
+            meta = json.loads(header[META_KEY])
+        else:
+            meta = {m: header[k] for m, (k, _) in HEADER_KEYS.items() if k in header}
+    if flux.ndim != 2:  # an empty library is stored without an image
+        flux = np.zeros((labels.shape[0], wave.size), np.float32)
+    columns = {k: v.astype(str) if v.dtype.kind in "US" else v for k, v in columns.items()}
+    return Library(wave, flux, labels, meta, columns)
+
+
+class Translator:
+    """A trained generator, restored from a run: synthetic -> observed translation.
+
+    Attributes
+    ----------
+    config : ConfigDict
+        The run's config.
+    gen_params : dict domain -> params
+    n_pixels, style_dim : int
+    step : int
+        Training step of the checkpoint.
+    checkpoint : str
+        Path of the checkpoint.
+    config_hash : str
+        First 16 hex digits of the sha256 of the run's config.json.
+    batch : int
+        Spectra per compiled call (inputs are split and padded to it).
+    """
+
+    def __init__(
+        self,
+        config: ConfigDict,
+        gen_params: Any,
+        n_pixels: int,
+        step: int,
+        checkpoint: str,
+        config_hash: str,
+        batch: int = 64,
+    ):
+        from sost_jax.models import AutoEncoder
+        from sost_jax.training import translate
+
+        self.config = config
+        self.gen_params = gen_params
+        self.n_pixels = int(n_pixels)
+        self.style_dim = int(config.model.style_dim)
+        self.step = int(step)
+        self.checkpoint = checkpoint
+        self.config_hash = config_hash
+        self.batch = int(batch)
+        ae = AutoEncoder(config.model)
+        self._translate = jax.jit(lambda gen, x, s: translate(gen, x, "a", s, config))
+        self._encode = jax.jit(
+            lambda p, x: ae.apply({"params": p}, x, method=AutoEncoder.encode)[1]
+        )
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Provenance for a library."""
+        return {"checkpoint": self.checkpoint, "step": self.step, "config_hash": self.config_hash}
+
+    def _check(self, flux: Any) -> np.ndarray:
+        x = np.asarray(flux, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_pixels:
+            raise ValueError(f"flux must be [N, {self.n_pixels}], got {x.shape}")
+        return x
+
+    def __call__(self, flux: Any, styles: Any) -> np.ndarray:
+        """Translate synthetic spectra into the observed domain.
+
+        Parameters
+        ----------
+        flux : [N, P]
+            Normalised synthetic spectra.
+        styles : [N, style_dim]
+            Observed-domain style codes.
+
+        Returns
+        -------
+        float32 [N, P]
+        """
+        x = self._check(flux)
+        s = np.asarray(styles, np.float32)
+        if s.shape != (x.shape[0], self.style_dim):
+            raise ValueError(f"styles must be [{x.shape[0]}, {self.style_dim}], got {s.shape}")
+        if not x.shape[0]:
+            return np.zeros((0, self.n_pixels), np.float32)
+        return _batched(
+            lambda a, b: self._translate(self.gen_params, jnp.asarray(a), jnp.asarray(b)),
+            (x, s),
+            self.batch,
+        )
+
+    def observed_styles(self, flux: Any) -> np.ndarray:
+        """Style codes float32 [N, style_dim] of observed spectra [N, P] (domain b's style
+        encoder)."""
+        x = self._check(flux)
+        if not x.shape[0]:
+            return np.zeros((0, self.style_dim), np.float32)
+        return _batched(
+            lambda a: self._encode(self.gen_params["b"], jnp.asarray(a)), (x,), self.batch
+        )
+
+
+def translator_from_run(
+    workdir: str | os.PathLike,
+    n_pixels: int | None = None,
+    step: int | None = None,
+    batch: int = 64,
+) -> Translator:
+    """Restore a training run's generator for translation.
+
+    Parameters
+    ----------
+    workdir : path
+        A `sost_jax.training.train_and_evaluate` work directory (``config.json`` and
+        ``checkpoints/``).
+    n_pixels : int, optional
+        Spectrum length P; default that of the run's synthetic store.
+    step : int, optional
+        Checkpoint to restore; default the latest.
+    batch : int
+        Spectra per compiled call.
+
+    Returns
+    -------
+    Translator
+        ``translator(flux [N, P], styles [N, d]) -> [N, P]``; also
+        ``translator.observed_styles(flux)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No config.json or no checkpoint.
+    ValueError
+        The checkpoint was written by a model of other shapes than the config's.
+    """
+    import orbax.checkpoint as ocp
+
+    from sost_jax import checkpoints
+    from sost_jax.config import load_config
+    from sost_jax.store import PreparedStore
+    from sost_jax.training import config_fingerprint, create_train_state
+
+    work = Path(workdir).absolute()
+    config_path = work / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{work} has no config.json: not a training run")
+    if not (work / "checkpoints").is_dir():
+        raise FileNotFoundError(f"{work} has no checkpoints/")
+    config = load_config(config_path)
+    config_hash = hashlib.sha256(config_path.read_bytes()).hexdigest()[:16]
+    if n_pixels is None:
+        if not config.train.synthetic_store:
+            raise ValueError("the run names no synthetic store: give n_pixels")
+        n_pixels = PreparedStore(config.train.synthetic_store).n_pixels
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.eval_shape(lambda: create_train_state(config, jax.random.PRNGKey(0), n_pixels))
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract
+    )
+    manager = checkpoints.make_manager(work, keep=1_000_000)  # read only: nothing is deleted
+    try:
+        step = manager.latest_step() if step is None else int(step)
+        if step is None or step not in manager.all_steps():
+            raise FileNotFoundError(
+                f"{work / 'checkpoints'} has no checkpoint"
+                + ("" if step is None else f" at step {step}")
+            )
+        # The record first: a checkpoint of another model would fail to restore as a state.
+        record = manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
+        fingerprint = dict(record["record"]).get("fingerprint")
+        if fingerprint is not None and fingerprint != config_fingerprint(config):
+            raise ValueError(
+                f"the checkpoint at step {step} belongs to another model than {config_path} "
+                f"describes (fingerprint {fingerprint} vs {config_fingerprint(config)})"
+            )
+        out = manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        )
+    finally:
+        manager.close()
+    checkpoint = str(work / "checkpoints" / str(step))
+    return Translator(
+        config, out["state"].gen_params, n_pixels, step, checkpoint, config_hash, batch
+    )
