@@ -18,7 +18,6 @@ Prints a table and writes benchmarks/results/match.json (a flat dict).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -35,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "match.json"
 sys.path.insert(0, str(HERE))
 
-from peak import jax_matmul_peak  # noqa: E402
+from peak import jax_matmul_peak, write_result  # noqa: E402
 
 from sost_jax.matching import make_matcher, match_store  # noqa: E402
 from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402
@@ -235,9 +234,7 @@ def main() -> None:
     }
     result["benchmark_seconds"] = time.perf_counter() - t_start
     print_table(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out} ({result['benchmark_seconds']:.0f} s in all)")
+    write_result(args.out, result, t_start)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ The best time over a few repeats of large square products; GFLOP/s counts 2 n^3 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +59,14 @@ def torch_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> 
             torch.mm(a, b)
             best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
     return best
+
+
+def write_result(path: Path, result: dict, started: float) -> None:
+    """Stamp the run time into ``result``, write it as JSON to ``path`` and say so."""
+    result["benchmark_seconds"] = time.perf_counter() - started
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path} ({result['benchmark_seconds']:.0f} s in all)")
 
 
 def main() -> None:

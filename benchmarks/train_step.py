@@ -15,7 +15,6 @@ Prints a table and writes benchmarks/results/train_step.json (a flat dict).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,7 +31,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results" / "train_step.json"
 sys.path.insert(0, str(HERE))
 
-from peak import jax_matmul_peak, torch_matmul_peak  # noqa: E402
+from peak import jax_matmul_peak, torch_matmul_peak, write_result  # noqa: E402
 
 
 def resolve_config_path(name: str | None) -> Path | None:
@@ -330,9 +329,7 @@ def main() -> None:
         print(f"WARNING: parameter counts differ: JAX {counts}, torch {tcounts}")
     result["benchmark_seconds"] = time.perf_counter() - t_start
     print_table(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out} ({result['benchmark_seconds']:.0f} s in all)")
+    write_result(args.out, result, t_start)
 
 
 if __name__ == "__main__":
