@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,37 +93,30 @@ def make_mock_survey(
     info: dict[str, Any] = {"mock_seed": seed, "gap_seed": int(mock.gap.seed)}
     stores: dict[str, PreparedStore] = {}
 
-    if (store := _existing(out / "synthetic")) is None:
-        log.info("mock: %d synthetic-domain spectra", n_synthetic)
-        params = sample_parameters(rng_syn, n_synthetic, mock)
+    def synthetic_part(name: str, prefix: str, draw: Callable[[], np.ndarray]) -> PreparedStore:
+        """A noiseless synthetic-domain store at the parameters ``draw()`` gives."""
+        if (store := _existing(out / name)) is not None:
+            return store
+        params = draw()
+        log.info("mock: %d spectra for %s", len(params), name)
         flux = synthetic_spectra(params, wave, mock)
-        store = prepare_arrays(
-            out / "synthetic",
+        return prepare_arrays(
+            out / name,
             wave,
             flux,
             np.ones_like(flux),
             settings,
             params,
-            {"id": _ids("syn", n_synthetic)},
-            info={**info, "part": "synthetic"},
+            {"id": _ids(prefix, len(params))},
+            info={**info, "part": name},
         )
-    stores["synthetic"] = store
 
-    if (store := _existing(out / "synthetic_grid")) is None:
-        params = grid_parameters(**mock.grid.to_dict())
-        log.info("mock: %d synthetic spectra on a regular grid", len(params))
-        flux = synthetic_spectra(params, wave, mock)
-        store = prepare_arrays(
-            out / "synthetic_grid",
-            wave,
-            flux,
-            np.ones_like(flux),
-            settings,
-            params,
-            {"id": _ids("grid", len(params))},
-            info={**info, "part": "synthetic_grid"},
-        )
-    stores["synthetic_grid"] = store
+    stores["synthetic"] = synthetic_part(
+        "synthetic", "syn", lambda: sample_parameters(rng_syn, n_synthetic, mock)
+    )
+    stores["synthetic_grid"] = synthetic_part(
+        "synthetic_grid", "grid", lambda: grid_parameters(**mock.grid.to_dict())
+    )
 
     if (store := _existing(out / "observed")) is None:
         log.info("mock: %d observed-domain spectra", n_observed)
