@@ -1,4 +1,4 @@
-"""The ``sost-jax`` command: demo, mock, prepare, train (infer arrives with its issue)."""
+"""The ``sost-jax`` command: demo, mock, prepare, train, library, infer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sost_jax.config import load_config, prepare_settings, reader_workers, save_config
+from sost_jax.config import (
+    infer_settings,
+    load_config,
+    prepare_settings,
+    reader_workers,
+    save_config,
+)
 
 log = logging.getLogger("sost_jax")
 
@@ -129,14 +135,79 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_not_yet(args: argparse.Namespace) -> int:
-    issue = {"infer": 4}[args.command]
-    print(
-        f"sost-jax {args.command}: not available in this version yet (planned in issue "
-        f"#{issue}); demo, mock, prepare and train work today.",
-        file=sys.stderr,
+def _cmd_library(args: argparse.Namespace) -> int:
+    from sost_jax.library import make_libraries
+
+    config = load_config(args.config, args.overrides)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    save_config(config, Path(args.out) / "config.json")
+    summary = make_libraries(
+        config,
+        args.out,
+        args.reference,
+        emulator=args.emulator,
+        grid_store=args.grid,
+        run=args.run,
+        observed=args.observed,
+        progress=not args.quiet,
     )
-    return 2
+    print(f"{summary['n_templates']} templates")
+    for key in ("raw", "sost"):
+        if key in summary:
+            print(f"  {key:4s} library: {summary[key]}")
+    if "style_source" in summary:
+        print(f"  style source: {summary['style_source']}")
+    return 0
+
+
+def _is_store(path: str) -> bool:
+    return (Path(path) / "manifest.json").is_file()
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from sost_jax.catalogue import infer_files, infer_store
+    from sost_jax.io import labels_by_id, read_catalog
+    from sost_jax.matching import MatchFlag
+
+    config = load_config(args.config, args.overrides)
+    settings = infer_settings(config)
+    progress = not args.quiet
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    save_config(config, Path(args.out) / "config.json")
+    if len(args.inputs) == 1 and _is_store(args.inputs[0]):
+        summary = infer_store(args.inputs[0], args.library, args.out, settings, progress=progress)
+    else:
+        paths = expand_inputs(args.inputs)
+        if not paths:
+            print("sost-jax infer: no input files found", file=sys.stderr)
+            return 2
+        labels = labels_by_id(read_catalog(args.labels)) if args.labels else None
+        summary = infer_files(
+            paths,
+            args.library,
+            args.out,
+            prepare_settings(config),
+            settings,
+            labels=labels,
+            reader=config.data.reader,
+            workers=reader_workers(config),
+            read_chunk=config.data.chunk_size,
+            progress=progress,
+        )
+    if "n_rows" not in summary:  # a process other than 0 of a multi-process run
+        return 0
+    print(f"catalogue of {summary['n_rows']} spectra: {summary['catalogue']}, {summary['csv']}")
+    if summary["spectra_per_s"]:
+        print(f"  {summary['spectra_per_s']:.0f} spectra/s in this call")
+    if summary["n_failures"]:
+        print(f"  {summary['n_failures']} inputs skipped, listed in {summary['failures']}")
+    from sost_jax.catalogue import read_catalogue
+
+    flags = read_catalogue(summary["catalogue"])["flags"]
+    for flag in MatchFlag:
+        if flag.value:
+            print(f"  flag {flag.name:10s} {int(((flags & flag.value) > 0).sum()):8d}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,9 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("infer", help="infer (not available yet)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_not_yet)
+    p = sub.add_parser(
+        "library", help="template libraries: raw synthetic and SOST-translated (FITS)"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--reference", required=True, help="reference labels: a prepared store or a catalogue"
+    )
+    p.add_argument("--emulator", help="a saved emulator (folder)")
+    p.add_argument("--grid", help="synthetic grid store to train the emulator on")
+    p.add_argument("--run", help="training run folder; without it only the raw library")
+    p.add_argument("--observed", help="observed store for the matched style source")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_library)
+
+    p = sub.add_parser("infer", help="Teff, log g, [Fe/H] of spectra -> catalogue (resumes)")
+    p.add_argument("inputs", nargs="+", help="FITS files, folders, @list.txt, or one store")
+    p.add_argument("--library", required=True, help="template library FITS file")
+    p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
+    p.add_argument("--labels", help="reference catalogue (id, teff, logg, feh) to carry along")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_infer)
     return parser
 
 

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import ml_collections
 
+from sost_jax.catalogue import InferSettings
+from sost_jax.emulator import EmulatorSettings
+from sost_jax.library import LibraryGrid
 from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.prepare import PrepareSettings
+from sost_jax.styles import SPEC_KINDS
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -97,7 +101,32 @@ def default_config() -> ml_collections.ConfigDict:
             "distributed": False,  # call jax.distributed.initialize() (multi-host)
         }
     )
+    # The Payne-style emulator of the synthetic grid (see sost_jax.emulator.EmulatorSettings).
+    c.emulator = EmulatorSettings().to_dict()
+    # The template library: cells of the reference catalogue (sost_jax.library.LibraryGrid)
+    # and where translated spectra take their style code from (sost_jax.styles: "matched",
+    # "prior", "fixed:v1,...", "gaussian:PATH", "mixture:PATH"); spectra per compiled call.
+    c.library = ml_collections.ConfigDict(
+        {"grid": LibraryGrid().to_dict(), "style": "matched", "batch": 256}
+    )
+    # Template matching and survey inference (sost_jax.catalogue.InferSettings).
+    c.infer = InferSettings().to_dict()
     return c
+
+
+def emulator_settings(config: ml_collections.ConfigDict) -> EmulatorSettings:
+    """The `EmulatorSettings` of a config (validated)."""
+    return EmulatorSettings.from_dict(config.emulator.to_dict())
+
+
+def library_grid(config: ml_collections.ConfigDict) -> LibraryGrid:
+    """The `LibraryGrid` of a config (validated)."""
+    return LibraryGrid.from_dict(config.library.grid.to_dict())
+
+
+def infer_settings(config: ml_collections.ConfigDict) -> InferSettings:
+    """The `InferSettings` of a config (validated)."""
+    return InferSettings.from_dict(config.infer.to_dict())
 
 
 def prepare_settings(config: ml_collections.ConfigDict) -> PrepareSettings:
@@ -122,6 +151,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if config.demo[key] < 1:
             raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
     validate_mock_config(config.mock)
+    emulator_settings(config)
+    library_grid(config)
+    infer_settings(config)
+    if config.library.batch < 1:
+        raise ValueError(f"library.batch must be >= 1, got {config.library.batch}")
+    style = str(config.library.style).partition(":")[0].strip().lower()
+    if style not in SPEC_KINDS:
+        raise ValueError(
+            f"library.style {config.library.style!r} is not one of "
+            "matched, prior, fixed:v1,..., gaussian:PATH, mixture:PATH"
+        )
     m, d, loss, t = config.model, config.dis, config.loss, config.train
     for section, name in ((m, "model"), (d, "dis")):
         if section.pad_mode not in ("reflect", "zero"):
@@ -183,6 +223,8 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
         old = node[leaf]
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if isinstance(old, list) and isinstance(value, tuple):
+            value = list(value)
         if old is not None and type(value) is not type(old):
             raise ValueError(f"config key {key!r} expects {type(old).__name__}, got {text!r}")
         node[leaf] = value

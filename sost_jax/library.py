@@ -655,3 +655,115 @@ def translator_from_run(
     return Translator(
         config, out["state"].gen_params, n_pixels, step, checkpoint, config_hash, batch
     )
+
+
+def reference_labels(source: str | os.PathLike) -> np.ndarray:
+    """Teff [K], log g [dex], [Fe/H] [dex] float64 [M, 3] of a reference catalogue: a
+    prepared store (its labels) or a CSV/FITS catalogue with teff, logg, feh columns."""
+    from sost_jax.io import read_catalog
+    from sost_jax.store import PreparedStore
+
+    path = Path(source)
+    if (path / "manifest.json").is_file():
+        labels = np.asarray(PreparedStore(path).labels, np.float64)
+    else:
+        if not path.is_file():
+            raise FileNotFoundError(f"reference catalogue {path} does not exist")
+        table = read_catalog(path)
+        missing = [n for n in LABEL_NAMES if n not in table]
+        if missing:
+            raise ValueError(f"reference catalogue {path} has no column(s) {missing}")
+        labels = np.stack([np.asarray(table[n], np.float64) for n in LABEL_NAMES], axis=1)
+    if not np.isfinite(labels).all(axis=1).any():
+        raise ValueError(f"reference catalogue {path} has no star with all three labels")
+    return labels
+
+
+def make_libraries(
+    config: ConfigDict,
+    out_dir: str | os.PathLike,
+    reference: str | os.PathLike,
+    *,
+    emulator: str | os.PathLike | None = None,
+    grid_store: str | os.PathLike | None = None,
+    run: str | os.PathLike | None = None,
+    observed: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The whole library recipe: cells -> emulator -> raw library -> translated library.
+
+    Parameters
+    ----------
+    config : ConfigDict
+        ``library`` (grid, style, batch) and ``emulator`` sections are used.
+    out_dir : path
+        Receives ``library_raw.fits``, ``library_sost.fits`` (with ``run``), ``emulator/``
+        (when trained here) and ``library.json`` (a summary).
+    reference : path
+        Reference catalogue of observed labels (`reference_labels`).
+    emulator : path, optional
+        A saved `sost_jax.emulator.Emulator`; else one is trained on ``grid_store``.
+    grid_store : path, optional
+        Prepared store of the synthetic grid, with labels.
+    run : path, optional
+        Training work directory (`translator_from_run`); without it only the raw library.
+    observed : path, optional
+        Observed store for the "matched" style source; default the run's observed store.
+    progress : bool
+        Progress of the emulator's training.
+
+    Returns
+    -------
+    dict
+        Paths written and template counts (also in ``library.json``).
+    """
+    from sost_jax.config import emulator_settings, library_grid
+    from sost_jax.emulator import Emulator, emulator_from_store
+    from sost_jax.styles import style_source_from_spec
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"reference": str(reference)}
+    if emulator is not None:
+        emu = Emulator.load(emulator)
+        summary["emulator"] = str(Path(emulator).absolute())
+    elif grid_store is not None:
+        emu, report = emulator_from_store(grid_store, emulator_settings(config), progress)
+        summary["emulator"] = str(emu.save(out / "emulator", overwrite=True))
+        summary["emulator_val_median_abs_residual"] = report["val_median_abs_residual"]
+        summary["emulator_val_p95_abs_residual"] = report["val_p95_abs_residual"]
+    else:
+        raise ValueError("give a saved emulator or a synthetic grid store to train one on")
+    grid = library_grid(config)
+    params = select_cells(reference_labels(reference), grid)
+    if not len(params):
+        raise ValueError(
+            f"no cell of the library grid holds {grid.min_stars} or more reference stars; "
+            "use larger cells or a lower library.grid.min_stars"
+        )
+    batch = int(config.library.batch)
+    provenance = {
+        "emulator": summary["emulator"],
+        "reference": str(reference),
+        "grid": grid.to_dict(),
+    }
+    raw = build_library(params, emu.generate, wave=emu.wave, batch=batch, meta=provenance)
+    summary["raw"] = str(write_library(out / "library_raw.fits", raw, overwrite=True))
+    summary["n_templates"] = len(raw)
+    if run is not None:
+        translator = translator_from_run(run, n_pixels=emu.n_pixels, batch=min(batch, 64))
+        spec = str(config.library.style)
+        observed = observed or translator.config.train.observed_store or None
+        source = style_source_from_spec(
+            spec,
+            translator.style_dim,
+            observed=observed if spec.strip().lower() == "matched" else None,
+            encode=translator.observed_styles,
+        )
+        key = jax.random.PRNGKey(grid.seed)
+        sost = translate_library(raw, translator, source, key, batch=batch, meta=translator.meta)
+        summary["sost"] = str(write_library(out / "library_sost.fits", sost, overwrite=True))
+        summary["style_source"] = describe(source)
+        summary["run"] = str(Path(run).absolute())
+    (out / "library.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    return summary

@@ -267,7 +267,10 @@ def label_grid(template_labels: Array) -> tuple[Array, Array, Array]:
     return low, high, step
 
 
-@partial(jax.jit, static_argnames=("n_pixels", "poor_fit", "min_fraction", "edge_steps"))
+@partial(
+    jax.jit,
+    static_argnames=("n_pixels", "poor_fit", "min_fraction", "edge_steps", "label_steps"),
+)
 def estimate(
     top_chi2: Array,
     top_index: Array,
@@ -278,6 +281,7 @@ def estimate(
     poor_fit: float = 3.0,
     min_fraction: float = 0.5,
     edge_steps: float = 1.0,
+    label_steps: tuple[float, float, float] | None = None,
 ) -> dict[str, Array]:
     """Labels, uncertainties, fit quality and flags from the k best templates.
 
@@ -297,7 +301,10 @@ def estimate(
     weights, the other option, are nearly equal for all k templates whatever the data
     quality, so they measure k and the grid step rather than the data.) The spread is
     limited by the grid: it is 0 when one template dominates, and cannot exceed what the k
-    best templates span, so choose k to cover a few grid steps in each label.
+    best templates span, so choose k to cover a few grid steps in each label. The library's
+    discreteness is added in quadrature, ``step / sqrt(12)`` per label (the standard
+    deviation of a uniform error over one grid step), so that a single dominant template
+    does not give an uncertainty of 0.
 
     Parameters
     ----------
@@ -318,6 +325,10 @@ def estimate(
     edge_steps : float
         EDGE when the best template is less than this many grid steps from a label's
         lowest or highest library value; 1 flags the faces of a regular grid.
+    label_steps : (float, float, float), optional
+        Grid step of each label [K, dex, dex]; default `label_grid`'s, which is right for a
+        regular grid. Give the cell size for libraries drawn at random inside cells (the
+        paper's), whose smallest label differences are far below a cell.
 
     Returns
     -------
@@ -351,6 +362,10 @@ def estimate(
     spread = jnp.sqrt((like * (top_labels - mean) ** 2).sum(axis=1))  # [N, 3]
 
     low, high, step = label_grid(labels)
+    if label_steps is not None:
+        step = jnp.asarray(label_steps, jnp.float32)
+    floor = jnp.where(jnp.isfinite(step), step, 0.0) / jnp.sqrt(12.0)
+    spread = jnp.sqrt(spread**2 + floor[None, :] ** 2)
     best = top_labels[:, 0]
     margin = (edge_steps * step)[None, :]
     finite = jnp.isfinite(step)[None, :]
@@ -535,6 +550,7 @@ def make_matcher(
     poor_fit: float = 3.0,
     min_fraction: float = 0.5,
     edge_steps: float = 1.0,
+    label_steps: tuple[float, float, float] | None = None,
 ) -> Matcher:
     """A jit-compiled matcher of target chunks against one library, sharded over devices.
 
@@ -558,6 +574,8 @@ def make_matcher(
         Of the matrix products (`chi2_matrix`).
     poor_fit, min_fraction, edge_steps : float
         Flag thresholds (`estimate`).
+    label_steps : (float, float, float), optional
+        Grid step of each label [K, dex, dex] (`estimate`).
 
     Returns
     -------
@@ -570,7 +588,12 @@ def make_matcher(
         make_mesh() if mesh is None else mesh,
         free_scale,
         precision,
-        {"poor_fit": poor_fit, "min_fraction": min_fraction, "edge_steps": edge_steps},
+        {
+            "poor_fit": poor_fit,
+            "min_fraction": min_fraction,
+            "edge_steps": edge_steps,
+            "label_steps": None if label_steps is None else tuple(map(float, label_steps)),
+        },
     )
 
 
@@ -626,7 +649,8 @@ def match_store(
     keep_top : bool
         Also return ``top_chi2`` and ``top_index`` [N, k].
     **options
-        ``precision``, ``poor_fit``, ``min_fraction``, ``edge_steps`` (`make_matcher`).
+        ``precision``, ``poor_fit``, ``min_fraction``, ``edge_steps``, ``label_steps``
+        (`make_matcher`).
 
     Returns
     -------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -259,7 +259,7 @@ def read_to_grid(
     }
 
 
-def _meta_columns(metas: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+def meta_columns(metas: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Turn per-spectrum meta dicts into columns: numbers as float64, the rest as str."""
     keys = sorted(set().union(*[m.keys() for m in metas])) if metas else ["id"]
     cols = {}
@@ -321,7 +321,6 @@ def prepare_files(
     paths = [str(p) for p in paths]
     if not paths:
         raise ValueError("no input files to prepare")
-    workers = _default_workers() if workers is None else workers
     info = {
         "source": "files",
         "reader": reader,
@@ -347,29 +346,55 @@ def prepare_files(
         smoothing=0.1,
     )
     pending: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
-
-    def consume(shard: int, result: dict[str, Any]) -> None:
-        pending[shard].append(_finish_chunk(result, settings, labels))
-        bar.update(len(result["meta"]) + len(result["failures"]))
+    for shard, part in iter_prepared(tasks, settings, labels, reader, workers):
+        pending[shard].append(part)
+        bar.update(len(part["meta"]) + len(part["failures"]))
         if len(pending[shard]) == chunks_per_shard[shard]:
             _write_shard(writer, shard, pending.pop(shard))
-
-    if workers == 0:
-        for shard, chunk in tasks:
-            consume(shard, read_to_grid(chunk, settings, reader))
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            window: collections.deque[tuple[int, Future]] = collections.deque()
-            for shard, chunk in tasks:
-                window.append((shard, pool.submit(read_to_grid, chunk, settings, reader)))
-                if len(window) > 2 * workers:
-                    s, fut = window.popleft()
-                    consume(s, fut.result())
-            while window:
-                s, fut = window.popleft()
-                consume(s, fut.result())
     bar.close()
     return PreparedStore(out_dir)
+
+
+def iter_prepared(
+    tasks: Iterable[tuple[Any, Sequence[str]]],
+    settings: PrepareSettings,
+    labels: Mapping[str, Sequence[float]] | None = None,
+    reader: str | Callable = "auto",
+    workers: int | None = None,
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Read, grid and normalise chunks of files; yields ``(key, chunk)`` in task order.
+
+    Reader threads work ahead on up to ``2 * workers`` chunks while the calling thread
+    normalises (and the caller consumes) the earlier ones.
+
+    Parameters
+    ----------
+    tasks : iterable of (key, paths)
+        A chunk of files per task; ``key`` is handed back with its result.
+    settings, labels, reader, workers
+        As `prepare_files`.
+
+    Yields
+    ------
+    key, dict
+        ``flux``, ``weight`` [n, P] float32 (normalised), ``labels`` [n, 3] float32,
+        ``meta`` (n dicts) of the usable files, and ``failures`` (path, reason).
+    """
+    workers = _default_workers() if workers is None else workers
+    if workers == 0:
+        for key, chunk in tasks:
+            yield key, _finish_chunk(read_to_grid(chunk, settings, reader), settings, labels)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        window: collections.deque[tuple[Any, Future]] = collections.deque()
+        for key, chunk in tasks:
+            window.append((key, pool.submit(read_to_grid, chunk, settings, reader)))
+            if len(window) > 2 * workers:
+                k, fut = window.popleft()
+                yield k, _finish_chunk(fut.result(), settings, labels)
+        while window:
+            k, fut = window.popleft()
+            yield k, _finish_chunk(fut.result(), settings, labels)
 
 
 def _finish_chunk(
@@ -408,7 +433,7 @@ def _write_shard(writer: StoreWriter, shard: int, parts: Sequence[Mapping[str, A
         np.concatenate([p["flux"] for p in parts]),
         np.concatenate([p["weight"] for p in parts]),
         np.concatenate([p["labels"] for p in parts]),
-        _meta_columns(metas),
+        meta_columns(metas),
         [f for p in parts for f in p["failures"]],
     )
 

@@ -309,3 +309,38 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     assert back.meta["step"] == 3 and back.meta["style_source"] == "matched"
     np.testing.assert_array_equal(back.flux, lib.flux)
     np.testing.assert_array_equal(back.columns["partner_id"], lib.columns["partner_id"])
+
+    # The same run through the command line: emulator + both libraries, then a catalogue.
+    from sost_jax.catalogue import read_catalogue
+    from sost_jax.cli import main
+
+    cells = [
+        "library.grid.teff_step=1500.0",
+        "library.grid.logg_step=2.5",
+        "library.grid.feh_step=1.5",
+        "library.grid.min_stars=2",
+        "emulator.max_epochs=20",
+        "emulator.hidden=[16]",
+    ]
+    sets = [a for c in [*TINY_GRID, *cells] for a in ("--set", c)]
+    argv = ["library", "--out", str(tmp_path / "libs"), "--reference", str(tmp_path / "observed")]
+    argv += ["--grid", str(tmp_path / "synthetic_grid"), "--run", str(tmp_path / "run")]
+    with jax.numpy_dtype_promotion("standard"):
+        assert main([*argv, "--config", "configs/tiny.py", *sets, "--quiet"]) == 0
+    raw = read_library(tmp_path / "libs" / "library_raw.fits")
+    sost = read_library(tmp_path / "libs" / "library_sost.fits")
+    assert len(raw) == len(sost) > 0 and sost.meta["kind"] == "translated"
+    np.testing.assert_array_equal(raw.labels, sost.labels)
+    assert sost.meta["grid"]["teff_step"] == 1500.0 and sost.meta["step"] == 3
+    out = tmp_path / "catalogue"
+    argv = [
+        "infer",
+        str(tmp_path / "test_fits"),
+        "--library",
+        str(tmp_path / "libs" / "library_sost.fits"),
+    ]
+    argv += ["--out", str(out), "--labels", str(tmp_path / "test_fits" / "labels.csv")]
+    assert main([*argv, "--config", "configs/tiny.py", *sets, "--quiet"]) == 0
+    cat = read_catalogue(out / "catalogue.csv")
+    assert cat["teff"].shape == (4,) and np.isfinite(cat["ref_teff"]).all()
+    assert (cat["teff_err"] >= 1500.0 / np.sqrt(12) - 1e-3).all()  # the cells' discreteness

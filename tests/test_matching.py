@@ -185,11 +185,19 @@ def test_estimate_follows_the_two_best_rule_and_likelihood_spread():
     like = np.exp(-(c - c[:, :1]) / (2 * s[:, None]))
     like /= like.sum(1, keepdims=True)
     mean = (like[:, :, None] * lab).sum(1)
-    spread = np.sqrt((like[:, :, None] * (lab - mean[:, None]) ** 2).sum(1))
+    variance = (like[:, :, None] * (lab - mean[:, None]) ** 2).sum(1)
+    step = np.array([500, 1.0, 0.5])  # the grid's; its discreteness adds step^2 / 12
+    spread = np.sqrt(variance + step**2 / 12)
     for i, name in enumerate(["teff", "logg", "feh"]):
         np.testing.assert_allclose(est[name], rule[:, i], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(est[f"{name}_err"], spread[:, i], rtol=1e-4, atol=1e-5)
-    assert np.all(est["teff_err"] > 0)
+    # cell sizes given for a library drawn inside cells replace the grid's steps
+    cells = (150.0, 0.25, 0.15)
+    est = estimate(
+        found["top_chi2"], found["top_index"], labels, found["n_good"], P, label_steps=cells
+    )
+    spread = np.sqrt(variance + np.array(cells) ** 2 / 12)
+    np.testing.assert_allclose(est["logg_err"], spread[:, 1], rtol=1e-4, atol=1e-5)
 
 
 def test_flags_no_data_poor_fit_and_few_pixels():

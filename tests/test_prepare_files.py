@@ -112,7 +112,7 @@ def test_expand_inputs(tmp_path):
     assert [Path(p).name for p in got] == ["a.fits", "b.fits.gz", "c.txt"]
 
 
-def test_cli_prepare_and_not_yet_commands(tmp_path, mock_files, capsys):
+def test_cli_prepare_and_bad_arguments(tmp_path, mock_files, capsys):
     paths, _ = mock_files
     folder = str(Path(paths[0]).parent)
     out = tmp_path / "store"
@@ -137,5 +137,6 @@ def test_cli_prepare_and_not_yet_commands(tmp_path, mock_files, capsys):
     assert (out / "config.json").exists()
     assert main(["prepare", folder, "--out", str(tmp_path / "x"), "--set", "nope=1"]) == 2
     assert "unknown config" in capsys.readouterr().err
-    assert main(["infer"]) == 2
-    assert "not available" in capsys.readouterr().err
+    missing = str(tmp_path / "missing.fits")
+    assert main(["infer", folder, "--library", missing, "--out", str(tmp_path / "i")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,584 @@
+"""Survey inference: spectra -> chi2 template matching -> a catalogue (FITS and CSV).
+
+`infer_files` reads spectrum files (LAMOST or 1-D FITS), brings them onto the library's
+grid and normalises them exactly as `sost_jax.prepare` does, matches them against a template
+library (`sost_jax.matching`) and writes one catalogue row per usable spectrum;
+`infer_store` does the same from a prepared store. No pixel data is written: a survey of
+millions of spectra needs only its catalogue on disk.
+
+The work is cut into parts of ``chunk_size`` inputs. Each finished part is written to its
+own file atomically, so an interrupted run (killed, out of time) continues where it
+stopped when started again with the same inputs and settings; the catalogue itself is
+written only at the end, again atomically, so it is never half-written. Files that cannot
+be used are listed with the reason in ``failures.csv`` and never stop a run.
+
+Layout of an output folder::
+
+    run.json              inputs (number, sha256 of their list), library (sha256 of its
+                          arrays, provenance), preprocessing and matching settings
+    parts/part-00000.npz  catalogue columns of inputs [0, chunk_size) and their failures
+    catalogue.fits        all parts (binary table; flag bits described in the header)
+    catalogue.csv         the same table as text
+    failures.csv          source, reason
+
+In multi-process runs (`jax.distributed`), process ``i`` of ``n`` takes the parts
+``i, i + n, ...`` on its own devices; process 0 then gathers them into the catalogue.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+from sost_jax.constants import LABEL_NAMES
+from sost_jax.library import Library, read_library
+from sost_jax.matching import Matcher, MatchFlag, make_matcher
+from sost_jax.prepare import PrepareSettings, iter_prepared, meta_columns
+from sost_jax.store import PreparedStore
+
+RUN_VERSION = 1
+ESTIMATE_COLUMNS = (
+    "teff",
+    "teff_err",
+    "logg",
+    "logg_err",
+    "feh",
+    "feh_err",
+    "chi2_best",
+    "chi2_reduced",
+    "n_good",
+    "best_index",
+    "flags",
+)
+UNITS = {"ra": "deg", "dec": "deg", "teff": "K", "teff_err": "K", "ref_teff": "K"}
+"""FITS units of catalogue columns; log g and [Fe/H] (dex) have none in the FITS standard."""
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    """How targets are matched and how the work is cut.
+
+    Attributes
+    ----------
+    k : int
+        Best templates kept per target; the two best give the estimate (paper), all k the
+        uncertainty (`sost_jax.matching.estimate`).
+    chunk_size : int
+        Inputs per part (the unit of resumption) and per matcher call.
+    free_scale : bool
+        Fit a multiplicative scale per target and template.
+    poor_fit : float
+        Flag POOR_FIT above this reduced chi2.
+    min_fraction : float
+        Flag FEW_PIXELS below this fraction of pixels with data.
+    edge_steps : float
+        Flag EDGE within this many library grid steps of its edge.
+    """
+
+    k: int = 10
+    chunk_size: int = 4096
+    free_scale: bool = False
+    poor_fit: float = 3.0
+    min_fraction: float = 0.5
+    edge_steps: float = 1.0
+
+    def __post_init__(self) -> None:
+        if int(self.k) < 2:
+            raise ValueError(f"infer.k must be >= 2 (the two-best rule), got {self.k}")
+        if int(self.chunk_size) < 1:
+            raise ValueError(f"infer.chunk_size must be >= 1, got {self.chunk_size}")
+        if not self.poor_fit > 0:
+            raise ValueError(f"infer.poor_fit must be > 0, got {self.poor_fit}")
+        if not 0 <= self.min_fraction <= 1:
+            raise ValueError(f"infer.min_fraction must be in [0, 1], got {self.min_fraction}")
+        if not self.edge_steps >= 0:
+            raise ValueError(f"infer.edge_steps must be >= 0, got {self.edge_steps}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InferSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown infer settings {unknown}; known: {sorted(known)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sha256(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+    return h.hexdigest()
+
+
+def library_hash(library: Library) -> str:
+    """sha256 of a library's flux, labels and wavelengths (first 16 hex digits)."""
+    arrays = (library.flux, library.labels, library.wave)
+    return _sha256(*(np.ascontiguousarray(a).tobytes() for a in arrays))[:16]
+
+
+def _check_run(out: Path, record: Mapping[str, Any]) -> None:
+    """Write run.json, or check that a run already started here had the same record."""
+    path = out / "run.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(record)):
+            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+            raise ValueError(
+                f"{out} holds a run started with other {', '.join(diff)}; resume it with the "
+                "same inputs and settings, or choose a new output folder"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("run.json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def part_path(out: Path, index: int) -> Path:
+    return out / "parts" / f"part-{index:05d}.npz"
+
+
+def _write_part(out: Path, index: int, columns: Mapping[str, np.ndarray], failures) -> None:
+    path = part_path(out, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    fail = np.array([[str(s), str(r)] for s, r in failures], dtype=str).reshape(-1, 2)
+    np.savez(tmp, **{f"col_{k}": v for k, v in columns.items()}, failures=fail)
+    os.replace(tmp, path)
+
+
+def _read_part(path: Path) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+    with np.load(path) as z:
+        cols = {k[4:]: z[k] for k in z.files if k.startswith("col_")}
+        fail = [(str(s), str(r)) for s, r in z["failures"]]
+    return cols, fail
+
+
+def _identity_columns(meta: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """id, obsid, ra, dec, snr and source of n spectra from their meta columns.
+
+    ``snr`` is the meta's ``snr`` when present, else LAMOST's g-band S/N (``snr_g``).
+    """
+
+    def numeric(name: str) -> np.ndarray:
+        v = meta.get(name)
+        if v is None or np.asarray(v).dtype.kind not in "fiu":
+            return np.full(n, np.nan)
+        return np.asarray(v, np.float64)
+
+    ids = meta.get("id")
+    obsid = numeric("obsid")
+    snr = numeric("snr") if "snr" in meta else numeric("snr_g")
+    source = meta.get("path", meta.get("source"))
+    return {
+        "id": np.arange(n).astype(str) if ids is None else np.asarray(ids).astype(str),
+        "obsid": np.where(np.isfinite(obsid), obsid, -1).astype(np.int64),
+        "ra": numeric("ra"),
+        "dec": numeric("dec"),
+        "snr": snr.astype(np.float32),
+        "source": np.full(n, "") if source is None else np.asarray(source).astype(str),
+    }
+
+
+def _catalogue_rows(
+    meta: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    found: Mapping[str, np.ndarray],
+    with_ref: bool,
+) -> dict[str, np.ndarray]:
+    """One part's catalogue columns: identity, estimates, flags (and reference labels)."""
+    n = labels.shape[0]
+    cols = _identity_columns(meta, n)
+    for name in ESTIMATE_COLUMNS:
+        cols[name] = np.asarray(found[name])
+    if with_ref:
+        for i, name in enumerate(LABEL_NAMES):
+            cols[f"ref_{name}"] = np.asarray(labels[:, i], np.float32)
+    return cols
+
+
+def _empty_rows(with_ref: bool) -> dict[str, np.ndarray]:
+    ints = ("n_good", "best_index", "flags")
+    found = {n: np.zeros(0, np.int32 if n in ints else np.float32) for n in ESTIMATE_COLUMNS}
+    return _catalogue_rows({}, np.zeros((0, 3), np.float32), found, with_ref)
+
+
+class _Parts:
+    """Dispatches parts to the matcher and writes each one when its results are back,
+    one part behind, so reading the next part overlaps matching the current one."""
+
+    def __init__(self, out: Path, matcher: Matcher, pad_to: int, bar: tqdm, with_ref: bool):
+        self.out, self.matcher, self.pad_to, self.bar = out, matcher, pad_to, bar
+        self.with_ref = with_ref
+        self.pending: tuple | None = None
+        self.rows = 0
+
+    def submit(self, index: int, flux, weight, labels, meta, failures) -> None:
+        handle = self.matcher.dispatch(flux, weight, self.pad_to) if len(flux) else None
+        self.flush()
+        self.pending = (index, handle, labels, meta, failures)
+
+    def flush(self) -> None:
+        if self.pending is None:
+            return
+        index, handle, labels, meta, failures = self.pending
+        if handle is None:
+            cols = _empty_rows(self.with_ref)
+        else:
+            cols = _catalogue_rows(meta, labels, Matcher.fetch(handle), self.with_ref)
+        _write_part(self.out, index, cols, failures)
+        self.rows += labels.shape[0]
+        self.bar.update(labels.shape[0] + len(failures))
+        self.pending = None
+
+
+def _local_mesh() -> Mesh:
+    return Mesh(np.array(jax.local_devices()), ("data",))
+
+
+def _open_library(library: Library | str | os.PathLike) -> Library:
+    return library if isinstance(library, Library) else read_library(library)
+
+
+def _check_grid(wave: np.ndarray, library: Library, what: str) -> None:
+    if wave.shape != library.wave.shape or not np.allclose(wave, library.wave, atol=1e-6):
+        raise ValueError(
+            f"the {what} grid ({wave.size} pixels, {wave[0]:g}-{wave[-1]:g} Å) differs from "
+            f"the library's ({library.n_pixels} pixels, {library.wave[0]:g}-"
+            f"{library.wave[-1]:g} Å); set the preprocess grid to the library's"
+        )
+
+
+def library_steps(library: Library) -> tuple[float, float, float] | None:
+    """The cell size [K, dex, dex] a library was drawn on (``meta["grid"]``, written by
+    `sost_jax.library.make_libraries`), or None for others (regular grids)."""
+    grid = library.meta.get("grid")
+    if not isinstance(grid, Mapping):
+        return None
+    try:
+        return tuple(float(grid[f"{name}_step"]) for name in LABEL_NAMES)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _make_matcher(library: Library, settings: InferSettings, mesh: Mesh | None) -> Matcher:
+    """The matcher of a library; ``k`` is capped at the number of templates."""
+    if len(library) < 2:
+        raise ValueError(f"the library holds {len(library)} templates; the rule needs 2")
+    return make_matcher(
+        library.flux,
+        library.labels,
+        min(settings.k, len(library)),
+        _local_mesh() if mesh is None else mesh,
+        settings.free_scale,
+        poor_fit=settings.poor_fit,
+        min_fraction=settings.min_fraction,
+        edge_steps=settings.edge_steps,
+        label_steps=library_steps(library),
+    )
+
+
+def _my_parts(out: Path, n_parts: int) -> list[int]:
+    n_proc, pid = jax.process_count(), jax.process_index()
+    return [i for i in range(n_parts) if i % n_proc == pid and not part_path(out, i).exists()]
+
+
+def _progress(total: int, done: int, progress: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        initial=done,
+        unit=" spectra",
+        unit_scale=True,
+        desc="infer",
+        disable=not progress,
+        smoothing=0.1,
+    )
+
+
+def infer_files(
+    paths: Sequence[str | os.PathLike],
+    library: Library | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    prepare: PrepareSettings,
+    settings: InferSettings | None = None,
+    *,
+    labels: Mapping[str, Sequence[float]] | None = None,
+    reader: str = "auto",
+    workers: int | None = None,
+    read_chunk: int = 256,
+    mesh: Mesh | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Estimate Teff, log g, [Fe/H] of every spectrum file; write the catalogue.
+
+    Parameters
+    ----------
+    paths : list of paths
+        Spectrum files; their order defines the parts, so resuming needs the same list.
+    library : Library or path of a library FITS file
+        Templates on the grid of ``prepare``.
+    out_dir : path
+        Output folder (see the module docstring); a run started there is resumed.
+    prepare : PrepareSettings
+        Grid, resolution and normalisation: the library's.
+    settings : InferSettings
+        Matching settings and part size.
+    labels : dict id -> (Teff [K], log g [dex], [Fe/H] [dex]), optional
+        Reference labels, written as ``ref_teff``, ``ref_logg``, ``ref_feh`` (NaN elsewhere).
+    reader : str
+        "auto", "lamost" or "fits1d".
+    workers : int, optional
+        Reader threads (default one per core, at most 8).
+    read_chunk : int
+        Files per task handed to a reader thread.
+    mesh : Mesh, optional
+        Devices to match on; default all local devices.
+    progress : bool
+        Progress bar with spectra/s.
+
+    Returns
+    -------
+    dict
+        ``catalogue`` (FITS path), ``csv``, ``failures`` (CSV path), ``n_rows``,
+        ``n_failures``, ``seconds`` and ``spectra_per_s`` of this call (0 when nothing was
+        left to do).
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise ValueError("no input files")
+    settings = InferSettings() if settings is None else settings
+    library = _open_library(library)
+    _check_grid(prepare.wave, library, "preprocessing")
+    out = Path(out_dir)
+    record = {
+        "version": RUN_VERSION,
+        "inputs": {"kind": "files", "n": len(paths), "sha256": _sha256("\n".join(paths).encode())},
+        "library": {"sha256": library_hash(library), "meta": library.meta},
+        "preprocess": prepare.to_dict(),
+        "infer": settings.to_dict(),
+        "reader": reader,
+        "labels": None if labels is None else _sha256(json.dumps(sorted(labels)).encode())[:16],
+    }
+    _check_run(out, record)
+    n_parts = -(-len(paths) // settings.chunk_size)
+    todo = _my_parts(out, n_parts)
+    t0 = time.perf_counter()
+    if todo:
+        matcher = _make_matcher(library, settings, mesh)
+        size = settings.chunk_size
+        tasks = [
+            ((i, lo), paths[lo : min(lo + read_chunk, (i + 1) * size, len(paths))])
+            for i in todo
+            for lo in range(i * size, min((i + 1) * size, len(paths)), read_chunk)
+        ]
+        n_todo = sum(len(c) for _, c in tasks)
+        bar = _progress(len(paths), len(paths) - n_todo, progress)
+        writer = _Parts(out, matcher, size, bar, labels is not None)
+        chunks_left = {i: sum(1 for (j, _), _ in tasks if j == i) for i in todo}
+        gathered: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
+        for (i, _), chunk in iter_prepared(tasks, prepare, labels, reader, workers):
+            gathered[i].append(chunk)
+            chunks_left[i] -= 1
+            if chunks_left[i]:
+                continue
+            parts = gathered.pop(i)
+            metas = [m for p in parts for m in p["meta"]]
+            writer.submit(
+                i,
+                np.concatenate([p["flux"] for p in parts]),
+                np.concatenate([p["weight"] for p in parts]),
+                np.concatenate([p["labels"] for p in parts]),
+                meta_columns(metas) if metas else {},
+                [f for p in parts for f in p["failures"]],
+            )
+        writer.flush()
+        bar.close()
+        done_now = n_todo
+    else:
+        done_now = 0
+    return _finish(out, n_parts, library, record, done_now, time.perf_counter() - t0)
+
+
+def infer_store(
+    store: PreparedStore | str | os.PathLike,
+    library: Library | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    settings: InferSettings | None = None,
+    *,
+    mesh: Mesh | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """`infer_files` for the spectra of a prepared store (already on the library's grid).
+
+    The store's labels become the ``ref_*`` columns. Returns the same summary.
+    """
+    store = store if isinstance(store, PreparedStore) else PreparedStore(store)
+    settings = InferSettings() if settings is None else settings
+    library = _open_library(library)
+    _check_grid(store.wave, library, "store's")
+    out = Path(out_dir)
+    manifest = (store.root / "manifest.json").read_bytes()
+    record = {
+        "version": RUN_VERSION,
+        "inputs": {
+            "kind": "store",
+            "n": len(store),
+            "root": str(store.root.absolute()),
+            "sha256": _sha256(manifest, str(store.shards).encode())[:16],
+        },
+        "library": {"sha256": library_hash(library), "meta": library.meta},
+        "infer": settings.to_dict(),
+    }
+    _check_run(out, record)
+    n_parts = -(-len(store) // settings.chunk_size)
+    with_ref = bool(np.isfinite(store.labels).any())
+    failures = store.failures()
+    if failures and jax.process_index() == 0 and not part_path(out, n_parts).exists():
+        # The store's own skipped inputs, listed with the catalogue's failures.
+        _write_part(out, n_parts, _empty_rows(with_ref), failures)
+    todo = _my_parts(out, n_parts)
+    t0 = time.perf_counter()
+    done_now = 0
+    if todo:
+        matcher = _make_matcher(library, settings, mesh)
+        size = settings.chunk_size
+        n_todo = sum(min((i + 1) * size, len(store)) - i * size for i in todo)
+        bar = _progress(len(store), len(store) - n_todo, progress)
+        writer = _Parts(out, matcher, size, bar, with_ref)
+        for i in todo:
+            rows = np.arange(i * size, min((i + 1) * size, len(store)))
+            arrays = store.read(rows)
+            meta = {k: np.asarray(v)[rows] for k, v in store.meta.items()}
+            writer.submit(i, arrays["flux"], arrays["weight"], arrays["labels"], meta, [])
+        writer.flush()
+        bar.close()
+        done_now = n_todo
+    return _finish(out, n_parts, library, record, done_now, time.perf_counter() - t0)
+
+
+def _all_parts(out: Path) -> list[Path]:
+    return sorted((out / "parts").glob("part-[0-9][0-9][0-9][0-9][0-9].npz"))
+
+
+def _finish(
+    out: Path,
+    n_parts: int,
+    library: Library,
+    record: Mapping[str, Any],
+    done_now: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Gather the parts into the catalogue (process 0, once every part is on disk)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("sost_jax.catalogue parts written")
+    summary: dict[str, Any] = {
+        "catalogue": str(out / "catalogue.fits"),
+        "csv": str(out / "catalogue.csv"),
+        "failures": str(out / "failures.csv"),
+        "seconds": seconds,
+        "spectra_per_s": done_now / seconds if done_now and seconds > 0 else 0.0,
+    }
+    if jax.process_index() != 0:
+        return summary
+    missing = [i for i in range(n_parts) if not part_path(out, i).exists()]
+    if missing:
+        raise RuntimeError(f"{out}: parts {missing[:5]} are missing; run again to finish them")
+    columns: dict[str, list[np.ndarray]] = {}
+    failures: list[tuple[str, str]] = []
+    for path in _all_parts(out):
+        cols, fail = _read_part(path)
+        failures += fail
+        for k, v in cols.items():
+            columns.setdefault(k, []).append(v)
+    table = {k: np.concatenate(v) for k, v in columns.items()}
+    write_catalogue(out, table, library, record)
+    _write_failures(out / "failures.csv", failures)
+    summary["n_rows"] = int(table["teff"].size)
+    summary["n_failures"] = len(failures)
+    return summary
+
+
+def _write_failures(path: Path, failures: Sequence[tuple[str, str]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["source", "reason"])
+        w.writerows(failures)
+    os.replace(tmp, path)
+
+
+def write_catalogue(
+    out: str | os.PathLike,
+    columns: Mapping[str, np.ndarray],
+    library: Library | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``catalogue.fits`` and ``catalogue.csv`` into ``out``, each atomically.
+
+    Columns keep their order; units go into the FITS table, and the header describes the
+    flag bits and names the library (LIBKIND, LIBHASH) and the run settings (SOSTRUN, JSON).
+    Returns the two paths.
+    """
+    from astropy.table import Table
+
+    out = Path(out)
+    table = Table({k: np.asarray(v) for k, v in columns.items()})
+    for name, unit in UNITS.items():
+        if name in table.colnames:
+            table[name].unit = unit
+    for flag in MatchFlag:
+        if flag.value:
+            table.meta[f"FLAG{flag.value}"] = flag.name
+    if library is not None:
+        table.meta["LIBKIND"] = str(library.meta.get("kind", ""))
+        table.meta["LIBHASH"] = library_hash(library)
+        table.meta["NTEMPL"] = len(library)
+    if record is not None:
+        table.meta["SOSTRUN"] = json.dumps(record, sort_keys=True, default=str)
+    fits_path, csv_path = out / "catalogue.fits", out / "catalogue.csv"
+    tmp = out / "catalogue.tmp.fits"
+    table.write(tmp, format="fits", overwrite=True)
+    os.replace(tmp, fits_path)
+    tmp = out / "catalogue.tmp.csv"
+    text = table.copy(copy_data=False)
+    text.meta.clear()
+    text.write(tmp, format="ascii.csv", overwrite=True)
+    os.replace(tmp, csv_path)
+    return fits_path, csv_path
+
+
+def read_catalogue(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A catalogue written by `write_catalogue` (FITS or CSV) as columns."""
+    from astropy.table import Table
+
+    path = Path(path)
+    fmt = "fits" if path.suffix.lower() in (".fits", ".fit") else "ascii.csv"
+    table = Table.read(path, format=fmt)
+    out = {}
+    for name in table.colnames:
+        column = np.asarray(table[name])
+        out[name] = column.astype(str) if column.dtype.kind == "S" else column
+    return out
+
+
+def iter_parts(out_dir: str | os.PathLike) -> Iterator[dict[str, np.ndarray]]:
+    """The catalogue columns of each finished part of a run, in order (also mid-run)."""
+    for path in _all_parts(Path(out_dir)):
+        yield _read_part(path)[0]

@@ -1,0 +1,222 @@
+"""Survey inference: files or a store -> catalogue; resumption, failures, real LAMOST files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures_io import LAMOST_DIR, needs
+
+from sost_jax.catalogue import (
+    InferSettings,
+    infer_files,
+    infer_store,
+    iter_parts,
+    read_catalogue,
+)
+from sost_jax.config import load_config, prepare_settings
+from sost_jax.io import labels_by_id, read_catalog
+from sost_jax.library import Library, write_library
+from sost_jax.matching import MatchFlag, match_store
+from sost_jax.mock import observed_spectra, write_mock_lamost_survey
+from sost_jax.mock.params import grid_parameters
+from sost_jax.prepare import prepare_arrays, prepare_files
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.py"
+N_FILES = 24
+
+
+def _oracle_library(config, out: Path) -> Library:
+    """Noiseless observed-domain templates on a coarse grid, prepared like the targets."""
+    settings = prepare_settings(config)
+    params = grid_parameters(500.0, 1.0, 0.5, (4000.0, 7000.0), (1.0, 5.0), (-1.5, 0.5))
+    spec = observed_spectra(params, settings.wave, config.mock, noiseless=True)
+    store = prepare_arrays(out, settings.wave, spec["flux"], spec["ivar"], settings, params)
+    data = store.read(np.arange(len(store)))
+    return Library(store.wave, data["flux"], data["labels"], {"kind": "oracle"})
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    """24 mock LAMOST files, one corrupt file, their labels, and a library (tiny grid)."""
+    root = tmp_path_factory.mktemp("survey")
+    config = load_config(TINY)
+    labels_csv = write_mock_lamost_survey(root / "fits", N_FILES, config.mock, seed=3)
+    (root / "fits" / "broken.fits").write_bytes(b"SIMPLE  = T" + b"\0" * 100)
+    library = _oracle_library(config, root / "library_store")
+    lib_path = write_library(root / "library.fits", library)
+    paths = sorted(str(p) for p in (root / "fits").glob("*.fits"))
+    labels = labels_by_id(read_catalog(labels_csv))
+    return {"config": config, "paths": paths, "library": lib_path, "labels": labels}
+
+
+def _run(survey, out, chunk=8, with_labels=True):
+    return infer_files(
+        survey["paths"],
+        survey["library"],
+        out,
+        prepare_settings(survey["config"]),
+        InferSettings(k=5, chunk_size=chunk),
+        labels=survey["labels"] if with_labels else None,
+        workers=1,
+        read_chunk=4,
+        progress=False,
+    )
+
+
+def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
+    summary = _run(survey, tmp_path / "inf")
+    cat = read_catalogue(summary["catalogue"])
+    assert summary["n_rows"] == N_FILES and cat["teff"].shape == (N_FILES,)
+    assert summary["n_failures"] == 1
+    failures = (tmp_path / "inf" / "failures.csv").read_text()
+    assert "broken.fits" in failures
+
+    store = prepare_files(
+        survey["paths"],
+        tmp_path / "store",
+        prepare_settings(survey["config"]),
+        labels=survey["labels"],
+        workers=1,
+        progress=False,
+    )
+    from sost_jax.library import read_library
+
+    lib = read_library(survey["library"])
+    direct = match_store(store, lib.flux, lib.labels, chunk_size=8, k=5, progress=False)
+    order = {i: n for n, i in enumerate(cat["id"].astype(str))}
+    rows = np.array([order[str(i)] for i in direct["id"]])
+    for name in ("flags", "best_index"):
+        np.testing.assert_array_equal(cat[name][rows], direct[name], err_msg=name)
+    # other chunk shapes in normalisation and matching: float32 rounding differs slightly
+    for name in ("teff", "logg", "feh", "teff_err", "feh_err", "chi2_best"):
+        np.testing.assert_allclose(cat[name][rows], direct[name], rtol=2e-3, err_msg=name)
+    # identity and reference columns come from the files and the labels catalogue
+    assert (cat["obsid"] > 0).all() and np.isfinite(cat["ra"]).all()
+    truth = np.array([survey["labels"][str(i)] for i in cat["id"]])
+    np.testing.assert_allclose(cat["ref_teff"], truth[:, 0], rtol=1e-6)
+    # the CSV holds the same table
+    csv = read_catalogue(summary["csv"])
+    np.testing.assert_allclose(csv["teff"], cat["teff"], rtol=1e-6)
+    # the estimates track the truth: the library holds the same (noiseless) physics
+    assert np.median(np.abs(cat["teff"] - cat["ref_teff"])) < 400
+
+
+_KILLED_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import sost_jax.catalogue as c
+from sost_jax.config import load_config, prepare_settings
+write = c._write_part
+def slow(*a, **k):
+    write(*a, **k)
+    time.sleep(2.0)
+c._write_part = slow
+c.infer_files({paths!r}, {library!r}, {out!r}, prepare_settings(load_config({tiny!r})),
+              c.InferSettings(k=5, chunk_size=8), workers=1, read_chunk=4, progress=False)
+"""
+
+
+def test_resume_after_a_kill_gives_the_same_catalogue(survey, tmp_path):
+    reference = read_catalogue(_run(survey, tmp_path / "straight", with_labels=False)["catalogue"])
+
+    out = tmp_path / "killed"
+    script = _KILLED_RUN.format(
+        tests=str(Path(__file__).parent),
+        paths=survey["paths"],
+        library=str(survey["library"]),
+        out=str(out),
+        tiny=str(TINY),
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
+    first = out / "parts" / "part-00000.npz"
+    deadline = time.time() + 240
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the run died before writing its first part"
+    assert not (out / "catalogue.fits").exists()
+    written = sorted(p.name for p in (out / "parts").glob("part-*.npz"))
+    assert 1 <= len(written) < 4  # killed mid-run: some parts, not all
+
+    summary = _run(survey, out, with_labels=False)
+    resumed = read_catalogue(summary["catalogue"])
+    assert summary["n_rows"] == N_FILES
+    assert list(resumed) == list(reference)
+    for name, column in reference.items():
+        np.testing.assert_array_equal(resumed[name], column, err_msg=name)
+    assert sum(len(p["id"]) for p in iter_parts(out)) == N_FILES
+
+
+def test_a_run_is_not_resumed_with_other_settings(survey, tmp_path):
+    _run(survey, tmp_path / "inf")
+    with pytest.raises(ValueError, match="other infer"):
+        _run(survey, tmp_path / "inf", chunk=4)
+    with pytest.raises(ValueError, match="other inputs"):
+        infer_files(
+            survey["paths"][:5],
+            survey["library"],
+            tmp_path / "inf",
+            prepare_settings(survey["config"]),
+            InferSettings(k=5, chunk_size=8),
+            labels=survey["labels"],
+            progress=False,
+        )
+
+
+def test_library_on_another_grid_is_refused(survey, tmp_path):
+    settings = prepare_settings(load_config(None))  # 4800-pixel LAMOST grid
+    with pytest.raises(ValueError, match="differs from the library"):
+        infer_files(survey["paths"], survey["library"], tmp_path / "x", settings)
+
+
+def test_infer_store_flags_empty_spectra_and_carries_labels(survey, tmp_path):
+    config = survey["config"]
+    settings = prepare_settings(config)
+    rng = np.random.default_rng(0)
+    params = np.column_stack(
+        [rng.uniform(4200, 6800, 10), rng.uniform(1.5, 4.5, 10), rng.uniform(-1.2, 0.2, 10)]
+    )
+    spec = observed_spectra(params, settings.wave, config.mock, rng=rng, snr=50.0, rv=0.0)
+    ivar = spec["ivar"].copy()
+    ivar[3] = 0.0  # no data at all: fails the coverage check and is listed
+    store = prepare_arrays(tmp_path / "store", settings.wave, spec["flux"], ivar, settings, params)
+    assert len(store) == 9
+    summary = infer_store(
+        store, survey["library"], tmp_path / "inf", InferSettings(k=4), progress=False
+    )
+    cat = read_catalogue(summary["catalogue"])
+    assert summary["n_rows"] == 9 and summary["n_failures"] == 1
+    np.testing.assert_allclose(cat["ref_logg"], store.labels[:, 1], rtol=1e-6)
+    assert np.isfinite(cat["teff"]).all()
+    assert set(np.unique(cat["flags"] & MatchFlag.NO_DATA)) == {0}
+
+
+@needs(LAMOST_DIR)
+def test_the_real_lamost_files_run_end_to_end(tmp_path):
+    config = load_config(None)  # the LAMOST grid, 3900-8699 Å
+    library = _oracle_library(config, tmp_path / "library_store")
+    paths = sorted(str(p) for p in LAMOST_DIR.glob("*.fits"))
+    lasp = labels_by_id(read_catalog(LAMOST_DIR / "LASP_CurveFit_inferred.csv"))
+    summary = infer_files(
+        paths, library, tmp_path / "inf", prepare_settings(config), labels=lasp, progress=False
+    )
+    cat = read_catalogue(summary["catalogue"])
+    assert summary["n_rows"] + summary["n_failures"] == 25
+    assert summary["n_rows"] >= 20
+    assert set(cat["id"].astype(str)) <= {Path(p).stem for p in paths}
+    assert (cat["obsid"] > 0).all() and np.isfinite(cat["ra"]).all() and (cat["snr"] > 0).all()
+    good = (cat["flags"] & MatchFlag.NO_DATA) == 0
+    lo, hi = library.labels.min(axis=0), library.labels.max(axis=0)
+    for i, name in enumerate(("teff", "logg", "feh")):
+        assert np.all((cat[name][good] >= lo[i] - 1e-3) & (cat[name][good] <= hi[i] + 1e-3))
+    assert np.isfinite(cat["ref_teff"]).sum() >= 20  # the LASP labels were matched by id
+    run = json.loads((tmp_path / "inf" / "run.json").read_text())
+    assert run["inputs"]["n"] == 25
