@@ -2,23 +2,12 @@
 
 Width 16 (content code 64 x 1200 at 4800 pixels), 2 residual blocks, lighter
 discriminators; the paper's loss weights; a 10x higher learning rate than the paper's, with
-linear decay over the second half. About 0.8 s per step on 2 cores.
+linear decay over the second half. About 0.8 s per step on 2 cores. The settings live in
+`sost_jax.config.cpu_config` (the demo's defaults).
 """
 
-from sost_jax.config import default_config
+from sost_jax.config import cpu_config
 
 
 def get_config():
-    config = default_config()
-    config.model.dim = 16
-    config.model.n_res = 2
-    config.model.mlp_dim = 64
-    config.dis.dim = 16
-    config.train.batch_size = 8
-    config.train.steps = 700
-    config.train.decay_start = 350
-    config.train.lr = 1e-3
-    config.train.eval_every = 100
-    config.train.checkpoint_every = 100
-    config.train.log_every = 20
-    return config
+    return cpu_config()

@@ -26,4 +26,9 @@ def get_config():
     config.demo.n_synthetic = 48
     config.demo.n_observed = 48
     config.demo.n_test = 16
+    config.demo.n_reference = 3000
+    config.demo.tsne_points = 20
+    config.emulator.hidden = [32]
+    config.emulator.max_epochs = 20
+    config.infer.chunk_size = 8
     return config

@@ -12,7 +12,7 @@ import ast
 import importlib.util
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ml_collections
@@ -37,8 +37,17 @@ def default_config() -> ml_collections.ConfigDict:
     )
     # The embedded mock survey: every knob of the simulator (see sost_jax.mock.config).
     c.mock = default_mock_config()
-    # Sizes of the demo's mock data sets (see sost_jax.mock.survey).
-    c.demo = ml_collections.ConfigDict({"n_synthetic": 4000, "n_observed": 4000, "n_test": 2000})
+    # The demo: sizes of the mock data sets (see sost_jax.mock.survey), of the reference
+    # catalogue that chooses the library cells, and points per group in the t-SNE figure.
+    c.demo = ml_collections.ConfigDict(
+        {
+            "n_synthetic": 4000,
+            "n_observed": 4000,
+            "n_test": 2000,
+            "n_reference": 100_000,
+            "tsne_points": 300,
+        }
+    )
     # Generator (both auto-encoders): the paper's sizes (Yan et al., Table A.1).
     c.model = ml_collections.ConfigDict(
         {
@@ -114,6 +123,30 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+def cpu_config() -> ml_collections.ConfigDict:
+    """The defaults with a SOST small enough to train on 2 CPU cores in about 10 minutes.
+
+    Width 16 (content code 64 x 1200 at 4800 pixels), 2 residual blocks, lighter
+    discriminators; the paper's loss weights; a 10x higher learning rate than the paper's,
+    with linear decay over the second half; about 0.8 s per step on 2 cores. The emulator
+    trains for at most 2 minutes. `configs/cpu.py` and the demo use it.
+    """
+    config = default_config()
+    config.model.dim = 16
+    config.model.n_res = 2
+    config.model.mlp_dim = 64
+    config.dis.dim = 16
+    config.train.batch_size = 8
+    config.train.steps = 700
+    config.train.decay_start = 350
+    config.train.lr = 1e-3
+    config.train.eval_every = 100
+    config.train.checkpoint_every = 100
+    config.train.log_every = 20
+    config.emulator.max_minutes = 2.0
+    return config
+
+
 def emulator_settings(config: ml_collections.ConfigDict) -> EmulatorSettings:
     """The `EmulatorSettings` of a config (validated)."""
     return EmulatorSettings.from_dict(config.emulator.to_dict())
@@ -147,7 +180,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("shard_size", "chunk_size"):
         if config.data[key] < 1:
             raise ValueError(f"data.{key} must be >= 1, got {config.data[key]}")
-    for key in ("n_synthetic", "n_observed", "n_test"):
+    for key in ("n_synthetic", "n_observed", "n_test", "n_reference", "tsne_points"):
         if config.demo[key] < 1:
             raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
     validate_mock_config(config.mock)
@@ -231,7 +264,9 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
 
 
 def load_config(
-    path: str | os.PathLike | None = None, overrides: Sequence[str] = ()
+    path: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    base: Callable[[], ml_collections.ConfigDict] | None = None,
 ) -> ml_collections.ConfigDict:
     """Load a config file (``get_config()``), or the defaults, apply overrides, validate.
 
@@ -242,9 +277,11 @@ def load_config(
         `save_config`. None gives `default_config`.
     overrides : list of str
         ``key.path=value`` strings, e.g. ``preprocess.grid_step=2.0``.
+    base : callable, optional
+        The config without a file (default `default_config`).
     """
     if path is None:
-        config = default_config()
+        config = (base or default_config)()
     else:
         path = Path(path)
         if not path.exists():

@@ -1,12 +1,26 @@
 """The main job on the embedded default data: ``sost-jax demo``.
 
-Today it builds the mock survey (both domains, a held-out test set written and read back as
-LAMOST FITS files), prepares every part like real data, and draws the two domains side by
-side. Training, the template libraries, inference and the report join it as they land.
+The whole method on the mock survey, where the truth is known:
+
+1. simulate the survey (`sost_jax.mock.survey`): synthetic spectra, a regular synthetic
+   grid, observed spectra, a reference catalogue of labels, and a held-out test set written
+   as LAMOST FITS files and read back through the same path as real files;
+2. train the emulator on the synthetic grid (`sost_jax.emulator`);
+3. train SOST on the synthetic and observed spectra (`sost_jax.training`);
+4. build three libraries at the same parameters (`sost_jax.library`): the raw synthetic
+   one, the SOST-translated one, and the oracle (the noiseless observed-domain spectra at
+   the same parameters, which only a simulation can give: the best any translation could
+   do);
+5. parameterise the test set with each library (`sost_jax.catalogue`);
+6. compare with the truth (`sost_jax.report`): bias and scatter per library, the fraction
+   of the raw -> oracle scatter gap that SOST closes, the paper's figures, a report.
+
+Every step resumes: running the demo again in the same folder skips what is finished.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -14,10 +28,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import ml_collections
 import numpy as np
 
-from sost_jax.config import prepare_settings, reader_workers, save_config
+from sost_jax.config import (
+    emulator_settings,
+    infer_settings,
+    prepare_settings,
+    reader_workers,
+    save_config,
+)
+from sost_jax.constants import LABEL_NAMES
 from sost_jax.mock.survey import example_spectra, make_mock_survey
 from sost_jax.plots import plot_parameter_distribution, plot_spectra_panels
 
@@ -32,6 +54,108 @@ EXAMPLE_PARAMS = np.array(
         [4400.0, 1.5, -2.0],  # metal-poor giant
     ]
 )
+LIBRARIES = ("raw", "sost", "oracle")
+TITLES = {"raw": "raw synthetic", "sost": "SOST", "oracle": "oracle"}
+
+
+def _stage(name: str, t0: float) -> None:
+    log.info("[%5.1f min] %s", (time.perf_counter() - t0) / 60, name)
+
+
+def write_reference(path: Path, mock: ml_collections.ConfigDict, n: int, seed: int) -> Path:
+    """A reference catalogue of ``n`` labels drawn from the mock population (CSV: id, teff,
+    logg, feh), standing in for the stars with trusted labels that choose the library cells."""
+    from sost_jax.mock import sample_parameters
+
+    if path.exists():
+        return path
+    labels = sample_parameters(np.random.default_rng([seed, 7]), n, mock)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", *LABEL_NAMES])
+        for i, row in enumerate(labels):
+            writer.writerow([f"ref{i:07d}", f"{row[0]:.1f}", f"{row[1]:.4f}", f"{row[2]:.4f}"])
+    os.replace(tmp, path)
+    return path
+
+
+def _emulator(config: ml_collections.ConfigDict, grid_store: Path, out: Path, progress: bool):
+    from sost_jax.emulator import Emulator, emulator_from_store
+
+    if (out / "emulator.json").exists():
+        return Emulator.load(out), json.loads((out / "report.json").read_text())
+    emulator, report = emulator_from_store(grid_store, emulator_settings(config), progress)
+    emulator.save(out, overwrite=True)
+    keep = {k: v for k, v in report.items() if k not in ("history", "valid_indices")}
+    (out / "report.json").write_text(json.dumps(keep, indent=1, default=str) + "\n")
+    return emulator, keep
+
+
+def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path) -> Path:
+    """The noiseless observed-domain spectra at the raw library's parameters, normalised like
+    the survey: what a perfect translation would produce."""
+    from sost_jax.library import Library, read_library, write_library
+    from sost_jax.mock import observed_spectra
+    from sost_jax.prepare import prepare_arrays
+
+    path = out / "library_oracle.fits"
+    if path.exists():
+        return path
+    raw = read_library(raw_path)
+    settings = prepare_settings(config)
+    spec = observed_spectra(raw.labels, settings.wave, config.mock, noiseless=True)
+    store = prepare_arrays(
+        out / "oracle_store", settings.wave, spec["flux"], spec["ivar"], settings, raw.labels
+    )
+    flux = store.read(np.arange(len(store)))["flux"]
+    meta = {**raw.meta, "kind": "oracle", "style_source": "none (noiseless observed domain)"}
+    write_library(path, Library(raw.wave, flux, raw.labels, meta), overwrite=True)
+    return path
+
+
+def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) -> list[Path]:
+    """Fig. 7: relative residuals of in-domain and cycle reconstructions of held-out spectra
+    (the synthetic grid and the observed test set: neither was used to train SOST)."""
+    from functools import partial
+
+    from sost_jax.figures import plot_residuals
+    from sost_jax.training import reconstructions
+
+    a = grid.read(np.arange(min(n, len(grid))))
+    b = test.read(np.arange(min(n, len(test))))
+    m = min(len(a["flux"]), len(b["flux"]))
+    fn = jax.jit(partial(reconstructions, config=translator.config))
+    rec = fn(translator.gen_params, a["flux"][:m], b["flux"][:m], jax.random.PRNGKey(0))
+    data = {"a": a, "b": b}
+    names = {"recon_a": "reconstruction, synthetic", "recon_b": "reconstruction, observed"}
+    names.update({"cycle_a": "cycle, synthetic", "cycle_b": "cycle, observed"})
+    residuals = {}
+    for key, label in names.items():
+        x, w = data[key[-1]]["flux"][:m], data[key[-1]]["weight"][:m]
+        rel = (np.asarray(rec[key]) - x) / np.where(np.abs(x) > 1e-3, x, np.nan)
+        residuals[label] = np.where(w > 0, rel, np.nan)
+    return plot_residuals(grid.wave, residuals, path, title="Held-out reconstructions (Fig. 7)")
+
+
+def _tsne_figure(
+    translator: Any, libraries: dict[str, Any], test: Any, path: Path, n: int, seed: int
+) -> list[Path]:
+    """Fig. 8: t-SNE of spectra and of style codes, before and after translation."""
+    from sost_jax.figures import plot_tsne_panels
+
+    obs = test.read(np.arange(min(n, len(test))))["flux"]
+    raw, sost = libraries["raw"].flux[:n], libraries["sost"].flux[:n]
+    panels = {
+        "spectra before translation": {"synthetic library": raw, "observed test set": obs},
+        "spectra after translation": {"SOST library": sost, "observed test set": obs},
+        "style codes (observed encoder)": {
+            "synthetic library": translator.observed_styles(raw),
+            "SOST library": translator.observed_styles(sost),
+            "observed test set": translator.observed_styles(obs),
+        },
+    }
+    return plot_tsne_panels(panels, path, seed=seed, max_points=n, title="t-SNE (Fig. 8)")
 
 
 def run_demo(
@@ -39,52 +163,181 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the demo into ``workdir``; returns (and writes) a summary.
 
-    Outputs: ``config.json`` (resolved config), ``mock/`` (stores and test FITS files),
-    ``figures/`` (PNG and PDF), ``summary.json``.
+    Outputs: ``config.json``, ``mock/`` (stores, test FITS files, reference catalogue),
+    ``emulator/``, ``run/`` (SOST training), ``libraries/`` (raw, SOST and oracle FITS
+    libraries), ``catalogues/`` (one per library), ``report/`` (``report.md``, figures,
+    ``evaluation.json``), ``summary.json`` and ``demo.json`` (a flat dict of the results).
     """
+    from sost_jax.catalogue import infer_files
+    from sost_jax.evaluate import format_table, gap_closed
+    from sost_jax.figures import plot_library_coverage, plot_template_gallery
+    from sost_jax.io import labels_by_id, read_catalog
+    from sost_jax.library import make_libraries, read_library, translator_from_run
+    from sost_jax.library import reference_labels as read_reference
+    from sost_jax.report import evaluate_catalogues
+    from sost_jax.training import train_and_evaluate
+
     t0 = time.perf_counter()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    save_config(config, work / "config.json")
     settings = prepare_settings(config)
+    demo = config.demo
 
+    _stage("mock survey", t0)
     stores = make_mock_survey(
         work / "mock",
         config.mock,
         settings,
-        config.demo.n_synthetic,
-        config.demo.n_observed,
-        config.demo.n_test,
+        demo.n_synthetic,
+        demo.n_observed,
+        demo.n_test,
         seed=config.mock.seed,
         workers=reader_workers(config),
         progress=progress,
     )
+    reference = write_reference(
+        work / "mock" / "reference.csv", config.mock, demo.n_reference, config.mock.seed
+    )
     t_data = time.perf_counter() - t0
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.train.synthetic_store = str(stores["synthetic"].root.absolute())
+    config.train.observed_store = str(stores["observed"].root.absolute())
+    save_config(config, work / "config.json")
 
-    log.info("figures")
+    figures: dict[str, Path] = {}
     ex = example_spectra(EXAMPLE_PARAMS, config.mock, settings, seed=config.mock.seed)
-    figures = plot_spectra_panels(
+    figures["The two domains and the oracle at the same parameters"] = plot_spectra_panels(
         settings.wave,
         {"observed (S/N 50)": ex["observed"], "oracle": ex["oracle"], "synthetic": ex["synthetic"]},
         EXAMPLE_PARAMS,
-        work / "figures" / "mock_domains",
+        work / "report" / "figures" / "mock_domains",
         weights={"observed (S/N 50)": ex["observed_weight"]},
+    )[0]
+    figures["Test set"] = plot_parameter_distribution(
+        stores["test"].labels,
+        work / "report" / "figures" / "mock_test_kiel",
+        title=f"mock survey: test set ({len(stores['test'])} stars)",
+    )[0]
+
+    _stage("emulator", t0)
+    _, emulator_report = _emulator(
+        config, stores["synthetic_grid"].root, work / "emulator", progress
     )
-    for name in ("observed", "test"):
-        figures += plot_parameter_distribution(
-            stores[name].labels,
-            work / "figures" / f"mock_{name}_kiel",
-            title=f"mock survey: {name} set ({len(stores[name])} stars)",
+
+    _stage("SOST training", t0)
+    with jax.numpy_dtype_promotion("standard"):
+        training = train_and_evaluate(config, work / "run", progress=progress)
+
+    _stage("libraries", t0)
+    lib_dir = work / "libraries"
+    paths = {name: lib_dir / f"library_{name}.fits" for name in LIBRARIES}
+    built = paths["sost"].exists() and read_library(paths["sost"]).meta.get("step") == int(
+        training["step"]
+    )
+    if not built:
+        make_libraries(
+            config,
+            lib_dir,
+            reference,
+            emulator=work / "emulator",
+            run=work / "run",
+            observed=stores["observed"].root,
+            progress=progress,
         )
-    summary: dict[str, Any] = {
+    _oracle_library(paths["raw"], config, lib_dir)
+    libraries = {name: read_library(p) for name, p in paths.items()}
+
+    _stage("inference on the test set", t0)
+    test_files = sorted(str(p) for p in (work / "mock" / "test_fits").glob("*.fits"))
+    test_labels_csv = work / "mock" / "test_fits" / "labels.csv"
+    labels = labels_by_id(read_catalog(test_labels_csv))
+    catalogues = {}
+    for name in LIBRARIES:
+        summary = infer_files(
+            test_files,
+            paths[name],
+            work / "catalogues" / name,
+            settings,
+            infer_settings(config),
+            labels=labels,
+            reader=config.data.reader,
+            workers=reader_workers(config),
+            read_chunk=config.data.chunk_size,
+            progress=progress,
+        )
+        catalogues[name] = summary["catalogue"]
+
+    _stage("figures", t0)
+    translator = translator_from_run(work / "run", n_pixels=settings.wave.size)
+    fig_dir = work / "report" / "figures"
+    figures["Held-out reconstructions (Fig. 7)"] = _residual_figure(
+        translator, stores["synthetic_grid"], stores["test"], fig_dir / "residuals", 256
+    )[0]
+    figures["t-SNE before and after translation (Fig. 8)"] = _tsne_figure(
+        translator, libraries, stores["test"], fig_dir / "tsne", demo.tsne_points, 0
+    )[0]
+    figures["Library coverage (Fig. 9)"] = plot_library_coverage(
+        libraries["sost"].labels, read_reference(reference), fig_dir / "library_coverage"
+    )[0]
+    figures["SOST templates (Fig. 10)"] = plot_template_gallery(
+        settings.wave, libraries["sost"].flux, libraries["sost"].labels, fig_dir / "gallery"
+    )[0]
+
+    _stage("evaluation", t0)
+    result = evaluate_catalogues(
+        catalogues,
+        test_labels_csv,
+        work / "report",
+        title="sost-jax demo: the mock survey",
+        notes=[
+            f"{len(test_files)} held-out mock LAMOST files parameterised with three libraries "
+            f"of {len(libraries['sost'])} templates at the same parameters: raw synthetic "
+            "(emulator), SOST (translated) and oracle (noiseless observed domain).",
+        ],
+        bias_plane="sost",
+        extra_figures=figures,
+    )
+    tables = result["tables"]
+    gaps = {
+        name: gap_closed(
+            tables["raw"][name]["scatter"],
+            tables["sost"][name]["scatter"],
+            tables["oracle"][name]["scatter"],
+        )
+        for name in LABEL_NAMES
+    }
+    minutes = (time.perf_counter() - t0) / 60
+    flat: dict[str, Any] = {f"gap_closed_{name}": gaps[name] for name in LABEL_NAMES}
+    flat["runtime_minutes"] = round(minutes, 2)
+    flat.update(result["flat"])
+    flat.update(
+        {
+            "n_test": len(test_files),
+            "n_templates": len(libraries["sost"]),
+            "train_steps": int(training["step"]),
+            "train_minutes": round(float(training["minutes"]), 2),
+            "emulator_val_median_abs_residual": emulator_report["val_median_abs_residual"],
+            "emulator_val_p95_abs_residual": emulator_report["val_p95_abs_residual"],
+        }
+    )
+    for key, value in training.items():
+        if key.startswith("val_"):
+            flat[f"train_{key}"] = float(value)
+    (work / "demo.json").write_text(json.dumps(flat, indent=1) + "\n")
+    summary_out: dict[str, Any] = {
         "workdir": str(work),
         "n_spectra": {k: len(v) for k, v in stores.items()},
         "failures": {k: len(v.failures()) for k, v in stores.items()},
         "pixels": int(settings.wave.size),
         "grid_angstrom": [float(settings.wave[0]), float(settings.wave[-1])],
         "data_seconds": round(t_data, 1),
-        "runtime_minutes": round((time.perf_counter() - t0) / 60, 2),
-        "figures": [str(p) for p in figures],
+        "runtime_minutes": round(minutes, 2),
+        "gap_closed": gaps,
+        "table": format_table({TITLES[k]: v for k, v in tables.items()}),
+        "report": result["report"],
+        "figures": [str(p) for p in result["figures"]],
+        "demo_json": str(work / "demo.json"),
     }
-    (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+    (work / "summary.json").write_text(json.dumps(summary_out, indent=1) + "\n")
+    _stage("done", t0)
+    return summary_out

@@ -273,28 +273,55 @@ def device_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, Array]:
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
 
 
+def reconstructions(
+    gen: Any, x_a: Array, x_b: Array, key: Array, config: ConfigDict
+) -> dict[str, Array]:
+    """In-domain and cycle reconstructions of spectra of both domains.
+
+    Parameters
+    ----------
+    gen : dict domain -> params
+    x_a, x_b : [B, P]
+        Normalised flux of synthetic (a) and observed (b) spectra.
+    key : PRNG key
+        For the random intermediate styles of the cycles.
+
+    Returns
+    -------
+    dict of [B, P]
+        ``recon_a``, ``recon_b`` (encode and decode with the spectrum's own style) and
+        ``cycle_a``, ``cycle_b`` (a -> b with a random style -> back to a with the original
+        style, and the same from b).
+    """
+    ae, _ = _models(config)
+    enc, dec = _codecs(ae, x_a.shape[1])
+    out = {}
+    for d, other, x in (("a", "b", x_a), ("b", "a", x_b)):
+        c, s = enc(gen[d], x)
+        out[f"recon_{d}"] = dec(gen[d], c, s)
+        c_back, _ = enc(gen[other], dec(gen[other], c, jax.random.normal(key, s.shape)))
+        out[f"cycle_{d}"] = dec(gen[d], c_back, s)
+    return out
+
+
 def make_evaluate(config: ConfigDict, wave: np.ndarray) -> Callable:
     """A jitted ``evaluate(gen, x_a, w_a, x_b, w_b, key) -> dict of [B] residuals``.
 
     The residual is the paper's Fig. 7 statistic, mean |relative residual| over 4000-5500
     Å, for in-domain reconstruction (``recon_a``, ``recon_b``) and for the cycle a -> b -> a
-    and b -> a -> b with random intermediate styles (``cycle_a``, ``cycle_b``).
+    and b -> a -> b with random intermediate styles (``cycle_a``, ``cycle_b``); see
+    `reconstructions`.
     """
-    ae, _ = _models(config)
     wave_j = jnp.asarray(wave, jnp.float32)
 
     @jax.jit
     def evaluate(gen: Any, x_a: Array, w_a: Array, x_b: Array, w_b: Array, key: Array):
-        enc, dec = _codecs(ae, x_a.shape[1])
-        out = {}
-        for d, other, x, w, k in (("a", "b", x_a, w_a, key), ("b", "a", x_b, w_b, key)):
-            c, s = enc(gen[d], x)
-            out[f"recon_{d}"] = losses.relative_residual(dec(gen[d], c, s), x, w, wave_j)
-            s_rand = jax.random.normal(k, s.shape)
-            c_back, _ = enc(gen[other], dec(gen[other], c, s_rand))
-            cyc = dec(gen[d], c_back, s)
-            out[f"cycle_{d}"] = losses.relative_residual(cyc, x, w, wave_j)
-        return out
+        rec = reconstructions(gen, x_a, x_b, key, config)
+        x, w = {"a": x_a, "b": x_b}, {"a": w_a, "b": w_b}
+        return {
+            name: losses.relative_residual(r, x[name[-1]], w[name[-1]], wave_j)
+            for name, r in rec.items()
+        }
 
     return evaluate
 

@@ -1,4 +1,5 @@
-"""The demo (the README's main command) on a tiny mock survey: outputs, figures, resumption."""
+"""The demo (the README's main command) on a tiny mock survey: every stage, the report,
+resumption."""
 
 import json
 
@@ -8,6 +9,8 @@ from sost_jax.cli import main
 from sost_jax.store import PreparedStore
 
 TINY = [
+    "--config",
+    "configs/tiny.py",
     "--set",
     "demo.n_synthetic=40",
     "--set",
@@ -28,13 +31,24 @@ def test_demo_writes_stores_figures_and_resumes(tmp_path, capsys):
     work = tmp_path / "demo"
     assert main(["demo", "--workdir", str(work), *TINY]) == 0
     out = capsys.readouterr().out
-    assert "synthetic_grid" in out and "figure:" in out
+    assert "synthetic_grid" in out and "scatter gap closed by SOST" in out
     summary = json.loads((work / "summary.json").read_text())
     assert summary["n_spectra"]["test"] == 16 and summary["n_spectra"]["observed"] == 40
+    assert len(summary["figures"]) >= 9
     for path in summary["figures"]:
-        assert (work / "figures").exists() and path.endswith((".png", ".pdf"))
+        assert path.endswith(".png")
         with open(path, "rb") as fh:
             assert len(fh.read()) > 10_000
+    report = (work / "report" / "report.md").read_text()
+    assert "Fig. 7" in report and "Fig. 11" in report and "oracle" in report
+    flat = json.loads((work / "demo.json").read_text())
+    for key in ("gap_closed_teff", "gap_closed_logg", "gap_closed_feh", "runtime_minutes"):
+        assert key in flat
+    for lib in ("raw", "sost", "oracle"):
+        assert flat[f"{lib}_teff_n"] == 16 and np.isfinite(flat[f"{lib}_feh_scatter"])
+    for lib in ("raw", "sost", "oracle"):
+        assert (work / "libraries" / f"library_{lib}.fits").exists()
+        assert (work / "catalogues" / lib / "catalogue.fits").exists()
     test = PreparedStore(work / "mock" / "test")
     assert test.complete and not np.isnan(test.labels).any()
     assert len(list((work / "mock" / "test_fits").glob("*.fits"))) == 16
