@@ -343,14 +343,6 @@ def fit_gaussian(styles: Any, reg: float = 1e-6) -> GaussianStyle:
     return GaussianStyle(mean, cov)
 
 
-def _log_gauss(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """log N(x | mean, cov) of every row of x [M, d] (float64)."""
-    chol = np.linalg.cholesky(cov)
-    z = np.linalg.solve(chol, (x - mean[None, :]).T)  # [d, M]
-    log_det = 2.0 * np.log(np.diag(chol)).sum()
-    return -0.5 * ((z * z).sum(axis=0) + log_det + x.shape[1] * np.log(2.0 * np.pi))
-
-
 def fit_mixture(
     styles: Any,
     n_components: int,
@@ -359,12 +351,10 @@ def fit_mixture(
     tol: float = 1e-6,
     reg: float = 1e-6,
 ) -> MixtureStyle:
-    """A Gaussian mixture fitted to style codes by expectation-maximisation.
+    """A Gaussian mixture fitted to style codes by expectation-maximisation
+    (`sklearn.mixture.GaussianMixture`, full covariances, k-means++ initialisation).
 
-    Initial means are chosen k-means++-style from the samples (seeded), with the sample
-    covariance for every component and equal weights; EM then runs until the mean
-    log-likelihood improves by less than ``tol`` or for ``n_iter`` iterations. The same
-    seed gives the same mixture.
+    The same seed gives the same mixture.
 
     Parameters
     ----------
@@ -380,42 +370,22 @@ def fit_mixture(
     reg : float
         Added to the diagonal of every covariance (keeps components from collapsing).
     """
+    from sklearn.mixture import GaussianMixture
+
     k = int(n_components)
     if k < 1:
         raise ValueError(f"n_components must be >= 1, got {n_components}")
     x = _check_samples(styles, max(k, 2))
-    m, d = x.shape
-    rng = np.random.default_rng(seed)
-    eye = np.eye(d)
-
-    # k-means++ seeding: each next mean is drawn with probability ~ squared distance.
-    means = [x[rng.integers(m)]]
-    for _ in range(1, k):
-        d2 = np.min([((x - c[None, :]) ** 2).sum(axis=1) for c in means], axis=0)
-        p = d2 / d2.sum() if d2.sum() > 0 else np.full(m, 1.0 / m)
-        means.append(x[rng.choice(m, p=p)])
-    mu = np.stack(means)
-    sample_cov = np.cov(x, rowvar=False, bias=True).reshape(d, d)
-    covs = np.stack([sample_cov + reg * eye] * k)
-    w = np.full(k, 1.0 / k)
-
-    previous = -np.inf
-    for _ in range(int(n_iter)):
-        log_p = np.stack([np.log(w[j]) + _log_gauss(x, mu[j], covs[j]) for j in range(k)], 1)
-        top = log_p.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(log_p - top).sum(axis=1))
-        resp = np.exp(log_p - log_norm[:, None])  # [M, K]
-        mean_ll = float(log_norm.mean())
-        nk = resp.sum(axis=0) + 1e-12
-        w = nk / m
-        mu = (resp.T @ x) / nk[:, None]
-        for j in range(k):
-            c = x - mu[j][None, :]
-            covs[j] = (resp[:, j][:, None] * c).T @ c / nk[j] + reg * eye
-        if mean_ll - previous < tol:
-            break
-        previous = mean_ll
-    return MixtureStyle(w, mu, covs)
+    gm = GaussianMixture(
+        k,
+        covariance_type="full",
+        tol=tol,
+        reg_covar=reg,
+        max_iter=int(n_iter),
+        init_params="k-means++",
+        random_state=seed,
+    ).fit(x)
+    return MixtureStyle(gm.weights_, gm.means_, gm.covariances_)
 
 
 class CallableStyle:
