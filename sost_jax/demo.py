@@ -114,6 +114,19 @@ def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path
     return path
 
 
+def _forget_stale_catalogue(folder: Path, library: Any) -> None:
+    """Remove a catalogue run made with another library (the libraries were rebuilt)."""
+    import shutil
+
+    from sost_jax.catalogue import library_hash
+
+    run = folder / "run.json"
+    if run.exists():
+        if json.loads(run.read_text())["library"]["sha256"] != library_hash(library):
+            log.info("%s was made with an older library: starting it again", folder)
+            shutil.rmtree(folder)
+
+
 def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) -> list[Path]:
     """Fig. 7: relative residuals of in-domain and cycle reconstructions of held-out spectra
     (the synthetic grid and the observed test set: neither was used to train SOST)."""
@@ -253,6 +266,7 @@ def run_demo(
     labels = labels_by_id(read_catalog(test_labels_csv))
     catalogues = {}
     for name in LIBRARIES:
+        _forget_stale_catalogue(work / "catalogues" / name, libraries[name])
         summary = infer_files(
             test_files,
             paths[name],
