@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="sost_demo")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO)
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO, force=True)
     t0 = time.perf_counter()
     summary = run_demo(load_config(None, base=cpu_config), args.workdir, progress=False)
     print(summary["table"])
