@@ -125,6 +125,11 @@ def _sha256(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+def inputs_hash(paths: Sequence[str]) -> str:
+    """sha256 of a list of input paths (the run record's ``inputs.sha256``)."""
+    return _sha256("\n".join(paths).encode())
+
+
 def library_hash(library: Library) -> str:
     """sha256 of a library's flux, labels and wavelengths (first 16 hex digits)."""
     arrays = (library.flux, library.labels, library.wave)
@@ -367,8 +372,8 @@ def infer_files(
     out = Path(out_dir)
     record = {
         "version": RUN_VERSION,
-        "inputs": {"kind": "files", "n": len(paths), "sha256": _sha256("\n".join(paths).encode())},
-        "library": {"sha256": library_hash(library), "meta": library.meta},
+        "inputs": {"kind": "files", "n": len(paths), "sha256": inputs_hash(paths)},
+        "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
         "preprocess": prepare.to_dict(),
         "infer": settings.to_dict(),
         "reader": reader,
@@ -441,7 +446,7 @@ def infer_store(
             "root": str(store.root.absolute()),
             "sha256": _sha256(manifest, str(store.shards).encode())[:16],
         },
-        "library": {"sha256": library_hash(library), "meta": library.meta},
+        "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
         "infer": settings.to_dict(),
     }
     _check_run(out, record)

@@ -114,16 +114,20 @@ def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path
     return path
 
 
-def _forget_stale_catalogue(folder: Path, library: Any) -> None:
-    """Remove a catalogue run made with another library (the libraries were rebuilt)."""
+def _forget_stale_catalogue(folder: Path, library: Any, paths: list[str]) -> None:
+    """Remove a catalogue run made with another library (the libraries were rebuilt) or
+    other input files (the demo folder was moved)."""
     import shutil
 
-    from sost_jax.catalogue import library_hash
+    from sost_jax.catalogue import inputs_hash, library_hash
 
     run = folder / "run.json"
     if run.exists():
-        if json.loads(run.read_text())["library"]["sha256"] != library_hash(library):
-            log.info("%s was made with an older library: starting it again", folder)
+        record = json.loads(run.read_text())
+        if record["library"]["sha256"] != library_hash(library) or record["inputs"][
+            "sha256"
+        ] != inputs_hash(paths):
+            log.info("%s was made with another library or inputs: starting it again", folder)
             shutil.rmtree(folder)
 
 
@@ -266,7 +270,7 @@ def run_demo(
     labels = labels_by_id(read_catalog(test_labels_csv))
     catalogues = {}
     for name in LIBRARIES:
-        _forget_stale_catalogue(work / "catalogues" / name, libraries[name])
+        _forget_stale_catalogue(work / "catalogues" / name, libraries[name], test_files)
         summary = infer_files(
             test_files,
             paths[name],
