@@ -114,6 +114,19 @@ def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path
     return path
 
 
+def _last_validation(run: Path) -> dict[str, float]:
+    """The last validation record of a run's metrics.jsonl (a resumed, finished run does not
+    validate again)."""
+    last: dict[str, float] = {}
+    path = run / "metrics.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if any(k.startswith("val_") for k in record):
+                last = record
+    return last
+
+
 def _forget_stale_catalogue(folder: Path, library: Any, paths: list[str]) -> None:
     """Remove a catalogue run made with another library (the libraries were rebuilt) or
     other input files (the demo folder was moved)."""
@@ -350,7 +363,7 @@ def run_demo(
             "emulator_val_p95_abs_residual": emulator_report["val_p95_abs_residual"],
         }
     )
-    for key, value in training.items():
+    for key, value in {**_last_validation(work / "run"), **training}.items():
         if key.startswith("val_"):
             flat[f"train_{key}"] = float(value)
     (work / "demo.json").write_text(json.dumps(flat, indent=1) + "\n")

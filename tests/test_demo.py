@@ -60,3 +60,5 @@ def test_demo_writes_stores_figures_and_resumes(tmp_path, capsys):
     again = PreparedStore(work / "mock" / "test").read(np.arange(16))["flux"]
     np.testing.assert_array_equal(first, again)
     assert shard.stat().st_mtime_ns == written  # not simulated or prepared again
+    # the resumed run did not train or validate again, but still reports the validation
+    assert "train_val_recon_a" in json.loads((work / "demo.json").read_text())
