@@ -33,7 +33,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.library import Library, read_library
 from sost_jax.matching import Matcher, MatchFlag, make_matcher
 from sost_jax.prepare import PrepareSettings, iter_prepared, meta_columns
+from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
 
 RUN_VERSION = 1
@@ -108,11 +109,7 @@ class InferSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InferSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown infer settings {unknown}; known: {sorted(known)}")
-        return cls(**dict(d))
+        return from_mapping(cls, d, "infer settings")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,7 +38,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from sost_jax.batches import split_validation
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
 
 Array = jax.Array
@@ -149,11 +150,7 @@ class EmulatorSettings:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EmulatorSettings:
         """Build from a (config) mapping; unknown keys are an error."""
-        d = dict(d)
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown emulator settings: {sorted(unknown)}")
-        return cls(**d)
+        return from_mapping(cls, d, "emulator settings")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -28,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.settings import from_mapping
 from sost_jax.styles import MatchedObservedStyle, StyleContext, StyleSource, describe
 
 Array = jax.Array
@@ -121,11 +122,7 @@ class LibraryGrid:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LibraryGrid:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown library grid settings {unknown}; known: {sorted(known)}")
-        return cls(**dict(d))
+        return from_mapping(cls, d, "library grid settings")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -32,6 +32,7 @@ from sost_jax.preprocess import (
     to_rest_frame,
     vac_to_air,
 )
+from sost_jax.settings import from_mapping
 from sost_jax.spectra import ReadError
 from sost_jax.store import PreparedStore, StoreWriter
 
@@ -101,11 +102,8 @@ class PrepareSettings:
     def from_dict(cls, d: Mapping[str, Any]) -> PrepareSettings:
         """Build from a (config) mapping; unknown keys are an error."""
         d = dict(d)
-        norm = NormaliseSettings(**dict(d.pop("normalise", {})))
-        unknown = set(d) - {f for f in cls.__dataclass_fields__ if f != "normalise"}
-        if unknown:
-            raise ValueError(f"unknown preprocessing settings: {sorted(unknown)}")
-        return cls(normalise=norm, **d)
+        norm = from_mapping(NormaliseSettings, d.pop("normalise", {}), "normalise settings")
+        return from_mapping(cls, d, "preprocessing settings", normalise=norm)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
