@@ -357,8 +357,8 @@ def infer_files(
     -------
     dict
         ``catalogue`` (FITS path), ``csv``, ``failures`` (CSV path), ``n_rows``,
-        ``n_failures``, ``seconds`` and ``spectra_per_s`` of this call (0 when nothing was
-        left to do).
+        ``n_failures``, ``flag_counts`` (flag name -> rows with that bit), ``seconds`` and
+        ``spectra_per_s`` of this call (0 when nothing was left to do).
     """
     paths = [str(p) for p in paths]
     if not paths:
@@ -514,6 +514,9 @@ def _finish(
     _write_failures(out / "failures.csv", failures)
     summary["n_rows"] = int(table["teff"].size)
     summary["n_failures"] = len(failures)
+    summary["flag_counts"] = {
+        flag.name: int(((table["flags"] & flag.value) > 0).sum()) for flag in MatchFlag if flag
+    }
     return summary
 
 

@@ -165,7 +165,6 @@ def _is_store(path: str) -> bool:
 def _cmd_infer(args: argparse.Namespace) -> int:
     from sost_jax.catalogue import infer_files, infer_store
     from sost_jax.io import labels_by_id, read_catalog
-    from sost_jax.matching import MatchFlag
 
     config = load_config(args.config, args.overrides)
     settings = infer_settings(config)
@@ -199,12 +198,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         print(f"  {summary['spectra_per_s']:.0f} spectra/s in this call")
     if summary["n_failures"]:
         print(f"  {summary['n_failures']} inputs skipped, listed in {summary['failures']}")
-    from sost_jax.catalogue import read_catalogue
-
-    flags = read_catalogue(summary["catalogue"])["flags"]
-    for flag in MatchFlag:
-        if flag.value:
-            print(f"  flag {flag.name:10s} {int(((flags & flag.value) > 0).sum()):8d}")
+    for name, count in summary["flag_counts"].items():
+        print(f"  flag {name:10s} {count:8d}")
     return 0
 
 

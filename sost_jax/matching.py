@@ -359,13 +359,13 @@ def estimate(
     like = jnp.exp(-(top_chi2 - chi2_best[:, None]) / (2.0 * temperature[:, None]))
     like = (like / like.sum(axis=1, keepdims=True))[:, :, None]  # [N, k, 1]
     mean = (like * top_labels).sum(axis=1, keepdims=True)
-    spread = jnp.sqrt((like * (top_labels - mean) ** 2).sum(axis=1))  # [N, 3]
+    variance = (like * (top_labels - mean) ** 2).sum(axis=1)  # [N, 3]
 
     low, high, step = label_grid(labels)
     if label_steps is not None:
         step = jnp.asarray(label_steps, jnp.float32)
     floor = jnp.where(jnp.isfinite(step), step, 0.0) / jnp.sqrt(12.0)
-    spread = jnp.sqrt(spread**2 + floor[None, :] ** 2)
+    spread = jnp.sqrt(variance + floor[None, :] ** 2)
     best = top_labels[:, 0]
     margin = (edge_steps * step)[None, :]
     finite = jnp.isfinite(step)[None, :]
