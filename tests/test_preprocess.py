@@ -187,11 +187,12 @@ def _reference_normalise(wave, flux, ivar, s: NormaliseSettings):
 
         active, cont = good, fit(w0)
         for _ in range(s.n_iter):
-            rel = np.where(good, f / cont - 1.0, 0.0)
+            positive = good & (cont > 0)  # a spline dipping to <= 0 is not clipped against
+            rel = np.where(positive, f / np.where(positive, cont, 1.0) - 1.0, 0.0)
             rms = np.sqrt((rel[active] ** 2).mean())
             active = good & (rel > -s.clip_low * rms) & (rel < s.clip_high * rms)
             cont = fit(np.where(active, w0, 0.0))
-        out.append(np.where(good, f / cont, 1.0))
+        out.append(np.where(good, f / np.maximum(cont, s.floor), 1.0))
     return np.array(out)
 
 
@@ -203,11 +204,30 @@ def test_normalise_matches_slow_reference():
     np.testing.assert_allclose(nflux, _reference_normalise(wave, flux, ivar, s), atol=2e-4)
 
 
+def test_continuum_floor_bounds_spectra_that_vanish_in_the_blue():
+    """A cool-star-like spectrum whose flux falls to ~0 below 4400 Å with a deep band just
+    redward: the spline dips to nothing there, and without a floor the normalised flux
+    reaches tens; the floor (2% of the mean flux) keeps it near 1."""
+    wave = linear_grid(3900.0, 8699.0, 1.0)
+    cont = 1000.0 / (1 + np.exp(-(wave - 4400.0) / 40.0))
+    flux = (cont * (1 - 0.7 * ((wave > 4480) & (wave < 4560))) + 2.0)[None]
+    ivar = np.ones_like(flux)
+    unbounded, _, _ = normalise(wave, flux, ivar, NormaliseSettings(floor=0.0))
+    assert unbounded.max() > 20
+    s = NormaliseSettings()
+    nflux, _, fitted = normalise(wave, flux, ivar, s)
+    assert nflux.max() < 2.0
+    assert fitted.min() >= 0.999 * s.floor * flux.mean()
+    np.testing.assert_allclose(nflux, _reference_normalise(wave, flux, ivar, s), atol=2e-4)
+
+
 def test_normalise_settings_are_validated():
     with pytest.raises(ValueError, match="knot_spacing"):
         NormaliseSettings(knot_spacing=0.0)
     with pytest.raises(ValueError, match="weighting"):
         NormaliseSettings(weighting="magic")
+    with pytest.raises(ValueError, match="floor"):
+        NormaliseSettings(floor=1.0)
 
 
 def test_bspline_basis_is_partition_of_unity():

@@ -122,6 +122,7 @@ def _normalise_core(
         active = good & (rel > -settings.clip_low * rms) & (rel < settings.clip_high * rms)
         cont = fit(jnp.where(active, w0, 0.0))
 
+    cont = jnp.maximum(cont, settings.floor)
     ok = good & (cont > 0)
     safe = jnp.where(ok, cont, 1.0)
     norm_flux = jnp.where(ok, f / safe, 1.0)

@@ -24,6 +24,11 @@ class NormaliseSettings:
     weighting : str
         "uniform": every good pixel counts the same (default, robust to blue/red S/N
         differences); "ivar": pixels weighted by inverse variance.
+    floor : float
+        Lowest continuum, as a fraction of the spectrum's mean flux. Where the fitted
+        spline falls below it (in the far blue of cool stars, whose flux nears zero, it can
+        dip to almost nothing) the spectrum is divided by the floor instead, so normalised
+        flux stays bounded. 0 turns the floor off.
     """
 
     knot_spacing: float = 100.0
@@ -32,6 +37,7 @@ class NormaliseSettings:
     clip_low: float = 2.0
     clip_high: float = 3.0
     weighting: str = "uniform"
+    floor: float = 0.02
 
     def __post_init__(self) -> None:
         if self.knot_spacing <= 0:
@@ -42,5 +48,7 @@ class NormaliseSettings:
             raise ValueError(f"n_iter must be >= 0, got {self.n_iter}")
         if self.clip_low <= 0 or self.clip_high <= 0:
             raise ValueError("clip_low and clip_high must be > 0 (in units of the rms residual)")
+        if not 0 <= self.floor < 1:
+            raise ValueError(f"floor must be in [0, 1) of the mean flux, got {self.floor}")
         if self.weighting not in ("uniform", "ivar"):
             raise ValueError(f"weighting must be 'uniform' or 'ivar', got {self.weighting!r}")
