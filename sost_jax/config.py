@@ -107,6 +107,7 @@ def default_config() -> ml_collections.ConfigDict:
             "checkpoint_every": 1000,
             "keep_checkpoints": 3,
             "prefetch": 2,  # batches read ahead per domain
+            "min_snr": 0.0,  # observed spectra used need S/N per pixel >= this (0: all)
             "distributed": False,  # call jax.distributed.initialize() (multi-host)
         }
     )
@@ -227,6 +228,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ):
         if t[key] < 1:
             raise ValueError(f"train.{key} must be >= 1, got {t[key]}")
+    if t.min_snr < 0:
+        raise ValueError(f"train.min_snr must be >= 0, got {t.min_snr}")
     if t.lr <= 0 or not 0 <= t.decay_start <= t.steps:
         raise ValueError("train.lr must be > 0 and 0 <= train.decay_start <= train.steps")
 

@@ -343,6 +343,26 @@ def _open_domain(path: str, name: str, n_pixels: int | None) -> PreparedStore:
     return store
 
 
+def training_rows(store: PreparedStore, min_snr: float, name: str) -> np.ndarray:
+    """Rows of ``store`` to train on: all, or those with S/N >= ``min_snr`` (store meta
+    ``snr``, per pixel) when ``min_snr`` > 0."""
+    if min_snr <= 0:
+        return np.arange(len(store))
+    if "snr" not in store.meta:
+        raise ValueError(
+            f"train.min_snr = {min_snr} but the {name} store {store.root} records no S/N "
+            "(meta 'snr'); set train.min_snr=0 or prepare the store from files with S/N"
+        )
+    snr = np.asarray(store.meta["snr"], np.float64)
+    rows = np.flatnonzero(np.nan_to_num(snr, nan=-np.inf) >= min_snr)
+    if rows.size < 10:
+        raise ValueError(
+            f"only {rows.size} of {len(store)} {name} spectra have S/N >= {min_snr} "
+            "(train.min_snr): too few to train on"
+        )
+    return rows
+
+
 def _write_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as fh:
         fh.write(json.dumps(record) + "\n")
@@ -420,7 +440,9 @@ def train_and_evaluate(
     local_batch = tc.batch_size // n_proc
     streams, val = {}, {}
     for d, store in (("a", store_a), ("b", store_b)):
-        train_idx, val_idx = split_validation(len(store), min(tc.n_val, len(store) // 5), tc.seed)
+        rows = training_rows(store, tc.min_snr if d == "b" else 0.0, "observed")
+        train_idx, val_idx = split_validation(len(rows), min(tc.n_val, len(rows) // 5), tc.seed)
+        train_idx, val_idx = rows[train_idx], rows[val_idx]
         seed = tc.seed * 2 + (0 if d == "a" else 1)
         streams[d] = BatchStream(store, train_idx, local_batch, seed, shard=(pid, n_proc))
         data = store.read(val_idx)

@@ -39,6 +39,7 @@ def test_overrides_apply_with_types_and_unknown_keys_fail():
         ("data.reader='sdss'", "data.reader"),
         ("demo.n_test=0", "demo.n_test"),
         ("mock.noise.snr_min=-5.0", "snr_min"),
+        ("train.min_snr=-1.0", "train.min_snr"),
     ],
 )
 def test_bad_values_give_clear_errors(override, message):

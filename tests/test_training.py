@@ -17,6 +17,7 @@ from sost_jax.training import (
     create_train_state,
     make_train_step,
     train_and_evaluate,
+    training_rows,
 )
 
 
@@ -113,6 +114,27 @@ def test_resume_continues_bit_for_bit(tiny, tmp_path):
     strip = lambda rows: [{k: v for k, v in r.items() if k != "steps_per_s"} for r in rows]  # noqa: E731
     assert strip(lines) == strip(again)
     assert {"val_recon_a", "val_recon_b", "val_cycle_a", "val_cycle_b"} <= set(lines[-1])
+
+
+def test_min_snr_keeps_only_bright_observed_spectra(tiny, tmp_path):
+    from sost_jax.store import PreparedStore
+
+    observed = PreparedStore(tiny.train.observed_store)
+    snr = np.asarray(observed.meta["snr"])
+    cut = float(np.median(snr))
+    rows = training_rows(observed, cut, "observed")
+    np.testing.assert_array_equal(rows, np.flatnonzero(snr >= cut))
+    np.testing.assert_array_equal(training_rows(observed, 0.0, "observed"), np.arange(48))
+    with pytest.raises(ValueError, match="too few"):
+        training_rows(observed, float(snr.max()) + 1.0, "observed")
+    synthetic = PreparedStore(tiny.train.synthetic_store)
+    with pytest.raises(ValueError, match="records no S/N"):
+        training_rows(synthetic, 10.0, "synthetic")
+    config = load_config(None, [])
+    config.update(tiny)
+    config.train.min_snr = cut
+    config.train.steps = 2
+    assert train_and_evaluate(config, tmp_path / "run", progress=False)["step"] == 2
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, tmp_path):
