@@ -440,7 +440,10 @@ def train_and_evaluate(
     local_batch = tc.batch_size // n_proc
     streams, val = {}, {}
     for d, store in (("a", store_a), ("b", store_b)):
-        rows = training_rows(store, tc.min_snr if d == "b" else 0.0, "observed")
+        if d == "b":
+            rows = training_rows(store, tc.min_snr, "observed")
+        else:
+            rows = np.arange(len(store))  # the S/N cut is for observed spectra only
         train_idx, val_idx = split_validation(len(rows), min(tc.n_val, len(rows) // 5), tc.seed)
         train_idx, val_idx = rows[train_idx], rows[val_idx]
         seed = tc.seed * 2 + (0 if d == "a" else 1)

@@ -155,7 +155,8 @@ def normalise(
     norm_ivar : float32 [N, P]
         ivar * continuum^2; 0 where the input had none or the continuum is not positive.
     continuum : float32 [N, P]
-        Fitted continuum in the input flux units.
+        Fitted continuum in the input flux units, never below ``settings.floor`` times the
+        spectrum's mean flux.
     """
     settings = NormaliseSettings() if settings is None else settings
     flux = np.asarray(flux, dtype=np.float32)
