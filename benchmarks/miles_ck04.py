@@ -82,6 +82,7 @@ from sost_jax.library import (  # noqa: E402
     translator_from_run,
 )
 from sost_jax.matching import make_matcher  # noqa: E402
+from sost_jax.pairing import paired_store  # noqa: E402
 from sost_jax.prepare import prepare_arrays, prepare_files, read_to_grid  # noqa: E402
 from sost_jax.preprocess import normalise  # noqa: E402
 from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402
@@ -445,6 +446,9 @@ def run(config, work: Path, dev: bool, t0: float) -> dict[str, Any]:
     train_config = copy.deepcopy(config)
     train_config.train.synthetic_store = str(syn.root)
     train_config.train.observed_store = str(pool.root)
+    if config.loss.paired > 0:  # each pool star's partner: the emulator at its MILES labels
+        pairs = paired_store(emulator, pool, work / "paired")
+        train_config.train.paired_store = str(pairs.root)
     log(
         t0, f"training SOST: {len(syn)} synthetic, {len(pool)} observed, {config.train.steps} steps"
     )

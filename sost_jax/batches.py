@@ -1,4 +1,5 @@
-"""Unpaired training batches streamed from prepared stores.
+"""Unpaired training batches streamed from prepared stores (with optional row-aligned
+partners).
 
 A `BatchStream` draws batches from one store in a per-epoch random order that is a pure
 function of (seed, epoch): the position ``(epoch, offset)`` is all the state there is, so a
@@ -49,6 +50,9 @@ class BatchStream:
         Seed of the per-epoch orders.
     shard : tuple (index, count)
         This process's share of each global batch of ``batch_size * count`` rows.
+    partner : PreparedStore, optional
+        A store row-aligned with ``store`` (e.g. synthetic spectra at the labels of the
+        observed ones); its rows come with each batch as ``p`` and ``pw``.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class BatchStream:
         batch_size: int,
         seed: int,
         shard: tuple[int, int] = (0, 1),
+        partner: PreparedStore | None = None,
     ):
         if batch_size < 1 or len(indices) < batch_size * shard[1]:
             raise ValueError(
@@ -65,7 +70,14 @@ class BatchStream:
                 f"the stream has {len(indices)}"
             )
         self.store, self.indices = store, np.asarray(indices)
+        shape = (len(store), store.n_pixels)
+        if partner is not None and (len(partner), partner.n_pixels) != shape:
+            raise ValueError(
+                f"partner store {partner.root} ({len(partner)} x {partner.n_pixels}) is not "
+                f"row-aligned with {store.root} ({len(store)} x {store.n_pixels})"
+            )
         self.batch_size, self.seed, self.shard = batch_size, seed, shard
+        self.partner = partner
 
     def _order(self, epoch: int) -> np.ndarray:
         return self.indices[
@@ -80,9 +92,11 @@ class BatchStream:
         rows = self._order(pos.epoch)[pos.offset : pos.offset + global_size]
         mine = rows[self.shard[0] * self.batch_size : (self.shard[0] + 1) * self.batch_size]
         data = self.store.read(mine)
-        return {"x": data["flux"], "w": data["weight"]}, Position(
-            pos.epoch, pos.offset + global_size
-        )
+        batch = {"x": data["flux"], "w": data["weight"]}
+        if self.partner is not None:
+            pair = self.partner.read(mine)
+            batch.update(p=pair["flux"], pw=pair["weight"])
+        return batch, Position(pos.epoch, pos.offset + global_size)
 
     def iterate(self, start: Position, prefetch: int = 2) -> Iterator[tuple[dict, Position]]:
         """Yield (batch, position after it) from ``start``, reading ahead in a thread."""

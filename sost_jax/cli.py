@@ -1,4 +1,4 @@
-"""The ``sost-jax`` command: demo, mock, prepare, train, library, infer, evaluate."""
+"""The ``sost-jax`` command: demo, mock, prepare, pair, train, library, infer, evaluate."""
 
 from __future__ import annotations
 
@@ -109,6 +109,18 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pair(args: argparse.Namespace) -> int:
+    from sost_jax.emulator import Emulator
+    from sost_jax.pairing import paired_store
+    from sost_jax.store import PreparedStore
+
+    observed = PreparedStore(args.observed)
+    store = paired_store(Emulator.load(args.emulator), observed, args.out)
+    n_paired = store.info["n_paired"]
+    print(f"{n_paired} of {len(store)} observed spectra have a synthetic partner: {args.out}")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from sost_jax.training import TrainingDiverged, train_and_evaluate
 
@@ -117,6 +129,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.synthetic_store={args.synthetic!r}")
     if args.observed:
         overrides.append(f"train.observed_store={args.observed!r}")
+    if args.paired:
+        overrides.append(f"train.paired_store={args.paired!r}")
     config = load_config(args.config, overrides)
     try:
         result = train_and_evaluate(config, args.workdir, progress=not args.quiet)
@@ -251,10 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_prepare)
 
+    p = sub.add_parser(
+        "pair", help="synthetic partners of labelled observed spectra (for loss.paired)"
+    )
+    p.add_argument("--emulator", required=True, help="a saved emulator (folder)")
+    p.add_argument("--observed", required=True, help="observed store with reference labels")
+    p.add_argument("--out", required=True, help="partner store folder (resumed if it exists)")
+    p.set_defaults(func=_cmd_pair)
+
     p = sub.add_parser("train", help="train SOST on two prepared stores (resumes a workdir)")
     p.add_argument("--workdir", required=True, help="run folder: checkpoints, metrics, config")
     p.add_argument("--synthetic", help="prepared store of the synthetic domain")
     p.add_argument("--observed", help="prepared store of the observed domain")
+    p.add_argument("--paired", help="synthetic partners of the observed store (sost-jax pair)")
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
 

@@ -38,7 +38,9 @@ def default_config() -> ml_collections.ConfigDict:
     # The embedded mock survey: every knob of the simulator (see sost_jax.mock.config).
     c.mock = default_mock_config()
     # The demo: sizes of the mock data sets (see sost_jax.mock.survey), of the reference
-    # catalogue that chooses the library cells, and points per group in the t-SNE figure.
+    # catalogue that chooses the library cells, points per group in the t-SNE figure, and
+    # the errors of the observed training stars' reference labels (Teff [K], log g [dex],
+    # [Fe/H] [dex]; Gaussian) that choose their synthetic partners (loss.paired).
     c.demo = ml_collections.ConfigDict(
         {
             "n_synthetic": 4000,
@@ -46,6 +48,7 @@ def default_config() -> ml_collections.ConfigDict:
             "n_test": 2000,
             "n_reference": 100_000,
             "tsne_points": 300,
+            "label_noise": [0.0, 0.0, 0.0],
         }
     )
     # Generator (both auto-encoders): the paper's sizes (Yan et al., Table A.1).
@@ -62,6 +65,10 @@ def default_config() -> ml_collections.ConfigDict:
             "pad_mode": "reflect",  # "reflect" or "zero"
             "conv_impl": "xla",  # "xla" (lax.conv, faster on CPU) or "matmul"
             "dtype": "float32",  # compute dtype: "float32" or "bfloat16" (params stay f32)
+            # translation a -> b: "direct" (the paper's: dec_b(content_a, style)) or
+            # "change" (x_a + change_b(content_a, style): a second decoder per domain, zero
+            # at start and told the position along the spectrum, draws only the change)
+            "translation": "direct",
         }
     )
     # Multi-scale discriminators.
@@ -85,6 +92,7 @@ def default_config() -> ml_collections.ConfigDict:
             "recon_c": 1.0,
             "recon_s": 1.0,
             "cycle": 0.0,
+            "paired": 0.0,  # L1 of translated synthetic partners against observed spectra
             "recon_weighting": "mask",
         }
     )
@@ -93,6 +101,9 @@ def default_config() -> ml_collections.ConfigDict:
         {
             "synthetic_store": "",  # prepared store of the synthetic domain (a)
             "observed_store": "",  # prepared store of the observed domain (b)
+            # synthetic spectra at the observed spectra's labels, row-aligned with the
+            # observed store (`sost_jax.pairing`); needed when loss.paired > 0
+            "paired_store": "",
             "batch_size": 8,
             "steps": 200_000,
             "lr": 1e-4,
@@ -184,6 +195,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("n_synthetic", "n_observed", "n_test", "n_reference", "tsne_points"):
         if config.demo[key] < 1:
             raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
+    noise = list(config.demo.label_noise)
+    if len(noise) != 3 or any(not (v >= 0) for v in noise):
+        raise ValueError(f"demo.label_noise must be 3 numbers >= 0 (K, dex, dex), got {noise}")
     validate_mock_config(config.mock)
     emulator_settings(config)
     library_grid(config)
@@ -212,7 +226,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("dim", "n_layers", "n_scales"):
         if d[key] < 1:
             raise ValueError(f"dis.{key} must be >= 1, got {d[key]}")
-    for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle"):
+    if m.translation not in ("direct", "change"):
+        raise ValueError(f"model.translation must be direct or change, got {m.translation!r}")
+    for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle", "paired"):
         if loss[key] < 0:
             raise ValueError(f"loss.{key} must be >= 0, got {loss[key]}")
     if loss.recon_weighting not in ("mask", "none"):

@@ -250,9 +250,21 @@ def run_demo(
     )[0]
 
     _stage("emulator", t0)
-    _, emulator_report = _emulator(
+    emulator, emulator_report = _emulator(
         config, stores["synthetic_grid"].root, work / "emulator", progress
     )
+    if config.loss.paired > 0:
+        from sost_jax.pairing import paired_store
+
+        observed = stores["observed"]
+        # Reference labels of real stars carry errors: the demo's partners take the true
+        # labels plus Gaussian errors of demo.label_noise (K, dex, dex).
+        rng = np.random.default_rng([config.mock.seed, 11])
+        noise = rng.normal(size=(len(observed), 3)) * np.asarray(demo.label_noise)
+        labels = np.asarray(observed.labels, np.float64) + noise
+        pairs = paired_store(emulator, observed, work / "mock" / "paired", labels=labels)
+        config.train.paired_store = str(pairs.root.absolute())
+        save_config(config, work / "config.json")
 
     _stage("SOST training", t0)
     with jax.numpy_dtype_promotion("standard"):

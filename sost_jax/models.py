@@ -17,6 +17,7 @@ the discriminator's down-sampling between scales is a true 3-wide average pool w
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -240,7 +241,11 @@ class MLP(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Content code [B, L, C] + AdaIN params [B, 4 C n_res] -> spectrum [B, L stride^n_up, 1]."""
+    """Content code [B, L, C] + AdaIN params [B, 4 C n_res] -> spectrum [B, L stride^n_up, 1].
+
+    With ``zero_out`` the last convolution starts at zero, so the decoder's first output is
+    0 everywhere (a change decoder starts as "no change").
+    """
 
     n_up: int
     n_res: int
@@ -249,6 +254,7 @@ class Decoder(nn.Module):
     pad_mode: str
     impl: str
     dtype: Any
+    zero_out: bool = False
 
     @nn.compact
     def __call__(self, c: Array, ada: Array) -> Array:
@@ -262,7 +268,8 @@ class Decoder(nn.Module):
             k = 2 * self.stride
             x = ConvTranspose1D(dim, k, self.stride, (k - self.stride) // 2, dtype=self.dtype)(x)
             x = nn.relu(LayerNorm1D()(x))
-        return Conv1D(1, 7, padding=3, **common)(x)
+        init = nn.initializers.zeros if self.zero_out else _GEN_INIT
+        return Conv1D(1, 7, padding=3, **common, kernel_init=init)(x)
 
 
 class AutoEncoder(nn.Module):
@@ -289,7 +296,12 @@ class AutoEncoder(nn.Module):
         )
         content_dim = m.dim * 2**m.n_down
         self.mlp = MLP(m.mlp_dim, 4 * content_dim * m.n_res)
-        self.decoder = Decoder(m.n_down, m.n_res, m.kernel_res, m.down_stride, **common)
+        decoder = (m.n_down, m.n_res, m.kernel_res, m.down_stride)
+        self.decoder = Decoder(*decoder, **common)
+        if m.translation == "change":
+            self.change_mlp = MLP(m.mlp_dim, 4 * content_dim * m.n_res)
+            self.change_decoder = Decoder(*decoder, **common, zero_out=True)
+            self.change_position = nn.Dense(content_dim, kernel_init=_GEN_INIT)
 
     def _factor(self) -> int:
         return self.config.down_stride**self.config.n_down
@@ -307,10 +319,40 @@ class AutoEncoder(nn.Module):
         y = y.astype(jnp.float32)
         return y if n_pixels is None else y[:, :n_pixels]
 
+    def decode_change(self, content: Array, style: Array, n_pixels: int | None = None) -> Array:
+        """Content [B, L, C] of another domain's spectrum and a style [B, style_dim] of this
+        domain -> the change [B, n_pixels] that takes the spectrum into this domain (model
+        ``translation`` "change" only; zero before training).
+
+        The change decoder also sees where along the spectrum it is (`position_features`,
+        projected onto the content channels): part of the gap between two domains sits at
+        fixed wavelengths (tellurics, lines the models lack), which convolutions alone
+        cannot place.
+        """
+        where = self.change_position(position_features(content.shape[1]))
+        content = content + where[None].astype(content.dtype)
+        y = self.change_decoder(content, self.change_mlp(style.astype(jnp.float32)))[..., 0]
+        y = y.astype(jnp.float32)
+        return y if n_pixels is None else y[:, :n_pixels]
+
     def __call__(self, x: Array) -> Array:
         """In-domain reconstruction [B, P] -> [B, P] (used to initialise all parameters)."""
         content, style = self.encode(x)
-        return self.decode(content, style, x.shape[1])
+        out = self.decode(content, style, x.shape[1])
+        if self.config.translation == "change":
+            out = out + 0.0 * self.decode_change(content, style, x.shape[1])
+        return out
+
+
+def position_features(length: int) -> Array:
+    """Fixed sinusoids of the position along a spectrum: [length, 2 n_freq] float32 of
+    sin and cos of 2 pi f t, t in [0, 1), for f = 1, 2, 4, ... cycles up to length / 4 (the
+    shortest period four positions)."""
+    n_freq = max(1, int(math.floor(math.log2(max(length, 4) / 4))) + 1)
+    t = jnp.arange(length, dtype=jnp.float32) / length
+    f = 2.0 ** jnp.arange(n_freq, dtype=jnp.float32)
+    phase = 2.0 * jnp.pi * t[:, None] * f[None, :]
+    return jnp.concatenate([jnp.sin(phase), jnp.cos(phase)], axis=1)
 
 
 def _avg_pool3(x: Array) -> Array:

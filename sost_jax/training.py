@@ -126,6 +126,21 @@ def _codecs(ae: AutoEncoder, n_pixels: int) -> tuple[Callable, Callable]:
     return enc, dec
 
 
+def _cross(gen: Any, x: Array, content: Array, style: Array, source: str, config: ConfigDict):
+    """Spectra ``x`` [B, P] of domain ``source``, with content codes ``content``, into the
+    other domain with ``style``: ``dec_target(content, style)`` (model.translation
+    "direct", the paper's) or ``x + change_target(content, style)`` ("change")."""
+    ae, _ = _models(config)
+    target = "b" if source == "a" else "a"
+    if config.model.translation == "change":
+        change = ae.apply(
+            {"params": gen[target]}, content, style, x.shape[1], method=AutoEncoder.decode_change
+        )
+        return x + change
+    _, dec = _codecs(ae, x.shape[1])
+    return dec(gen[target], content, style)
+
+
 def generator_loss(
     gen: Any, dis: Any, batch: dict[str, Array], key: Array, config: ConfigDict
 ) -> tuple[Array, dict[str, Array]]:
@@ -156,7 +171,8 @@ def generator_loss(
     s_a = jax.random.normal(k_a, s_a_own.shape)
     s_b = jax.random.normal(k_b, s_b_own.shape)
     x_a_rec, x_b_rec = dec(gen["a"], c_a, s_a_own), dec(gen["b"], c_b, s_b_own)
-    x_ba, x_ab = dec(gen["a"], c_b, s_a), dec(gen["b"], c_a, s_b)
+    x_ba = _cross(gen, x_b, c_b, s_a, "b", config)
+    x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
     c_b_rec, s_a_rec = enc(gen["a"], x_ba)
     c_a_rec, s_b_rec = enc(gen["b"], x_ab)
     terms = {
@@ -179,6 +195,13 @@ def generator_loss(
         terms["cycle_a"] = losses.masked_l1(dec(gen["a"], c_a_rec, s_a_own), x_a, m_a)
         terms["cycle_b"] = losses.masked_l1(dec(gen["b"], c_b_rec, s_b_own), x_b, m_b)
         total = total + w.cycle * (terms["cycle_a"] + terms["cycle_b"])
+    if w.paired > 0:
+        # The synthetic partners (same labels) translated with each observed spectrum's own
+        # style must give that spectrum; rows without a partner have pw = 0.
+        x_pb = translate(gen, batch["p"], "a", s_b_own, config)
+        mask = jnp.where(batch["pw"] > 0, batch["w_b"], 0.0)
+        terms["paired"] = losses.masked_l1(x_pb, x_b, mask)
+        total = total + w.paired * terms["paired"]
     return total, terms
 
 
@@ -194,13 +217,14 @@ def translate(gen: Any, x: Array, source: str, style: Array, config: ConfigDict)
 
     Returns
     -------
-    [B, P] translated spectra (float32).
+    [B, P] translated spectra (float32), by ``model.translation``: "direct"
+    ``dec_target(content, style)`` (the paper's) or "change" ``x + change_target(content,
+    style)``.
     """
     ae, _ = _models(config)
-    enc, dec = _codecs(ae, x.shape[1])
-    target = "b" if source == "a" else "a"
+    enc, _ = _codecs(ae, x.shape[1])
     content, _ = enc(gen[source], x)
-    return dec(gen[target], content, style)
+    return _cross(gen, x, content, style, source, config)
 
 
 def discriminator_loss(
@@ -299,8 +323,8 @@ def reconstructions(
     for d, other, x in (("a", "b", x_a), ("b", "a", x_b)):
         c, s = enc(gen[d], x)
         out[f"recon_{d}"] = dec(gen[d], c, s)
-        c_back, _ = enc(gen[other], dec(gen[other], c, jax.random.normal(key, s.shape)))
-        out[f"cycle_{d}"] = dec(gen[d], c_back, s)
+        there = translate(gen, x, d, jax.random.normal(key, s.shape), config)
+        out[f"cycle_{d}"] = translate(gen, there, other, s, config)
     return out
 
 
@@ -429,6 +453,14 @@ def train_and_evaluate(
     store_a = _open_domain(tc.synthetic_store, "synthetic", None)
     store_b = _open_domain(tc.observed_store, "observed", store_a.n_pixels)
     n_pixels = store_a.n_pixels
+    paired = None
+    if config.loss.paired > 0:
+        if not tc.paired_store:
+            raise ValueError(
+                "loss.paired > 0 needs train.paired_store: synthetic spectra at the observed "
+                "spectra's labels (sost-jax pair)"
+            )
+        paired = _open_domain(tc.paired_store, "paired", n_pixels)
 
     mesh = make_mesh()
     n_proc, pid = jax.process_count(), jax.process_index()
@@ -447,7 +479,10 @@ def train_and_evaluate(
         train_idx, val_idx = split_validation(len(rows), min(tc.n_val, len(rows) // 5), tc.seed)
         train_idx, val_idx = rows[train_idx], rows[val_idx]
         seed = tc.seed * 2 + (0 if d == "a" else 1)
-        streams[d] = BatchStream(store, train_idx, local_batch, seed, shard=(pid, n_proc))
+        partner = paired if d == "b" else None
+        streams[d] = BatchStream(
+            store, train_idx, local_batch, seed, shard=(pid, n_proc), partner=partner
+        )
         data = store.read(val_idx)
         val[d] = {"x": data["flux"], "w": data["weight"]}
 
@@ -488,6 +523,8 @@ def train_and_evaluate(
                 "x_b": batch_b["x"],
                 "w_b": batch_b["w"],
             }
+            if paired is not None:
+                local.update(p=batch_b["p"], pw=batch_b["pw"])
             state, metrics = step_fn(state, device_batch(local, mesh))
             values = {k: float(v) for k, v in metrics.items()}
             n_done += 1

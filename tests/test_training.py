@@ -191,3 +191,70 @@ def test_cli_train_runs_and_reports_bad_input(tiny, tmp_path, capsys):
         main([*args, "--workdir", str(tmp_path / "y"), *stores, "--set", "model.pad_mode='x'"]) == 2
     )
     assert "pad_mode" in capsys.readouterr().err
+
+
+def _paired_copy(tiny, tmp_path, unpaired=(0, 1)):
+    """A partner store for the tiny observed store: the synthetic spectra row by row (any
+    row-aligned spectra do for the mechanics), rows ``unpaired`` without a partner."""
+    from sost_jax.store import PreparedStore
+
+    syn = PreparedStore(tiny.train.synthetic_store)
+    obs = PreparedStore(tiny.train.observed_store)
+    data = syn.read(np.arange(len(obs)))
+    weight = np.ones_like(data["flux"])
+    weight[list(unpaired)] = 0.0
+    writer = StoreWriter(tmp_path / "pairs", obs.wave, {"source": "test"}, n_shards=1)
+    writer.write_shard(0, data["flux"], weight, obs.labels, {"id": obs.meta["id"]})
+    return str(tmp_path / "pairs")
+
+
+def test_change_translation_starts_as_the_identity(tiny):
+    from sost_jax.training import translate
+
+    config = load_config(None, [])
+    config.update(tiny)
+    config.model.translation = "change"
+    state = create_train_state(config, jax.random.PRNGKey(0), 400)
+    x = jnp.asarray(_batch(config)["x_a"])
+    s = jax.random.normal(jax.random.PRNGKey(1), (4, config.model.style_dim))
+    np.testing.assert_array_equal(translate(state.gen_params, x, "a", s, config), x)
+    assert "change_decoder" in state.gen_params["b"]
+
+
+def test_paired_term_uses_only_rows_with_a_partner(tiny, tmp_path):
+    from sost_jax.store import PreparedStore
+    from sost_jax.training import generator_loss
+
+    config = load_config(None, [])
+    config.update(tiny)
+    config.loss.paired = 10.0
+    pairs = PreparedStore(_paired_copy(tiny, tmp_path)).read(np.arange(4))
+    batch = {**_batch(config), "p": pairs["flux"], "pw": pairs["weight"]}
+    state = create_train_state(config, jax.random.PRNGKey(0), 400)
+    key = jax.random.PRNGKey(2)
+    _, terms = generator_loss(state.gen_params, state.dis_params, batch, key, config)
+    assert float(terms["paired"]) > 0
+    changed = {**batch, "x_b": batch["x_b"].copy()}
+    changed["x_b"][0] += 0.5  # row 0 has no partner: only the unpaired terms see it
+    _, again = generator_loss(state.gen_params, state.dis_params, changed, key, config)
+    # The observed style of row 0 changes nothing in the other rows' translations.
+    assert float(again["paired"]) == pytest.approx(float(terms["paired"]), rel=1e-6)
+    assert float(again["recon_x_b"]) != pytest.approx(float(terms["recon_x_b"]), rel=1e-3)
+
+
+def test_paired_training_runs_and_needs_its_store(tiny, tmp_path):
+    config = load_config(None, [])
+    config.update(tiny)
+    config.loss.paired = 10.0
+    config.model.translation = "change"
+    config.train.steps = 3
+    with pytest.raises(ValueError, match="train.paired_store"):
+        train_and_evaluate(config, tmp_path / "nopairs", progress=False)
+    config.train.paired_store = _paired_copy(tiny, tmp_path)
+    out = train_and_evaluate(config, tmp_path / "run", progress=False)
+    assert out["step"] == 3
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-2])
+    assert np.isfinite(last["paired"])
+    state = _final_state(tmp_path / "run", 3)
+    last_conv = [v for k, v in state["gen_params"]["b"]["change_decoder"].items() if "Conv1D" in k]
+    assert np.abs(last_conv[-1]["kernel"]).max() > 0  # trained away from its zero start
