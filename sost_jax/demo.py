@@ -114,6 +114,20 @@ def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path
     return path
 
 
+def _formulation(config: ml_collections.ConfigDict) -> str:
+    """One line on how SOST was trained (for the report)."""
+    loss = config.loss
+    weights = f"GAN {loss.gan:g}, id {loss.recon_x:g}, content {loss.recon_c:g}, style "
+    weights += f"{loss.recon_s:g}, cycle {loss.cycle:g}, paired {loss.paired:g}"
+    kind = {
+        "direct": "the paper's translation (decoder of the observed domain)",
+        "change": "translation = synthetic spectrum + a position-aware change decoder",
+    }[config.model.translation]
+    noise = ", ".join(f"{v:g}" for v in config.demo.label_noise)
+    pairs = f"; partners at labels with errors ({noise}) K, dex, dex" if loss.paired > 0 else ""
+    return f"{kind}; loss weights {weights}{pairs}; {config.train.steps} steps"
+
+
 def _last_validation(run: Path) -> dict[str, float]:
     """The last validation record of a run's metrics.jsonl (a resumed, finished run does not
     validate again)."""
@@ -253,6 +267,7 @@ def run_demo(
     emulator, emulator_report = _emulator(
         config, stores["synthetic_grid"].root, work / "emulator", progress
     )
+    n_paired = 0
     if config.loss.paired > 0:
         from sost_jax.pairing import paired_store
 
@@ -264,6 +279,7 @@ def run_demo(
         labels = np.asarray(observed.labels, np.float64) + noise
         pairs = paired_store(emulator, observed, work / "mock" / "paired", labels=labels)
         config.train.paired_store = str(pairs.root.absolute())
+        n_paired = int(pairs.info["n_paired"])
         save_config(config, work / "config.json")
 
     _stage("SOST training", t0)
@@ -342,6 +358,7 @@ def run_demo(
             f"{len(test_files)} held-out mock LAMOST files parameterised with three libraries "
             f"of {len(libraries['sost'])} templates at the same parameters: raw synthetic "
             "(emulator), SOST (translated) and oracle (noiseless observed domain).",
+            f"SOST: {_formulation(config)}.",
             "Mean |template - oracle template| at the same parameters (normalised flux): "
             f"raw synthetic {to_oracle['raw']:.4f}, SOST {to_oracle['sost']:.4f}. SOST can "
             "only improve on the raw library where its translations are closer to the "
@@ -370,6 +387,10 @@ def run_demo(
             "n_test": len(test_files),
             "n_templates": len(libraries["sost"]),
             "train_steps": int(training["step"]),
+            "translation": str(config.model.translation),
+            "loss_paired": float(config.loss.paired),
+            "n_paired": n_paired,
+            "label_noise": [float(v) for v in demo.label_noise],
             "train_minutes": round(float(training["minutes"]), 2),
             "emulator_val_median_abs_residual": emulator_report["val_median_abs_residual"],
             "emulator_val_p95_abs_residual": emulator_report["val_p95_abs_residual"],

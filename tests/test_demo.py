@@ -23,6 +23,12 @@ TINY = [
     "mock.grid.logg_step=2.5",
     "--set",
     "mock.grid.feh_step=1.5",
+    "--set",
+    "loss.paired=10.0",
+    "--set",
+    "model.translation='change'",
+    "--set",
+    "demo.label_noise=[50.0, 0.1, 0.05]",
     "--quiet",
 ]
 
@@ -49,6 +55,13 @@ def test_demo_writes_stores_figures_and_resumes(tmp_path, capsys):
     for lib in ("raw", "sost", "oracle"):
         assert (work / "libraries" / f"library_{lib}.fits").exists()
         assert (work / "catalogues" / lib / "catalogue.fits").exists()
+    # the observed stars' synthetic partners, at their labels plus the demo's label errors
+    pairs = PreparedStore(work / "mock" / "paired")
+    observed = PreparedStore(work / "mock" / "observed")
+    assert len(pairs) == 40 and flat["n_paired"] == pairs.info["n_paired"] > 20
+    offsets = np.abs(pairs.labels - observed.labels)
+    assert 0 < np.nanmedian(offsets[:, 0]) < 200 and 0 < np.nanmedian(offsets[:, 2]) < 0.2
+    assert flat["translation"] == "change" and "paired 10" in report
     test = PreparedStore(work / "mock" / "test")
     assert test.complete and not np.isnan(test.labels).any()
     assert len(list((work / "mock" / "test_fits").glob("*.fits"))) == 16
