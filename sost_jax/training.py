@@ -171,30 +171,36 @@ def generator_loss(
     s_a = jax.random.normal(k_a, s_a_own.shape)
     s_b = jax.random.normal(k_b, s_b_own.shape)
     x_a_rec, x_b_rec = dec(gen["a"], c_a, s_a_own), dec(gen["b"], c_b, s_b_own)
-    x_ba = _cross(gen, x_b, c_b, s_a, "b", config)
-    x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
-    c_b_rec, s_a_rec = enc(gen["a"], x_ba)
-    c_a_rec, s_b_rec = enc(gen["b"], x_ab)
     terms = {
         "recon_x_a": losses.masked_l1(x_a_rec, x_a, m_a),
         "recon_x_b": losses.masked_l1(x_b_rec, x_b, m_b),
-        "recon_s_a": losses.l1(s_a_rec, s_a),
-        "recon_s_b": losses.l1(s_b_rec, s_b),
-        "recon_c_a": losses.l1(c_a_rec, c_a),
-        "recon_c_b": losses.l1(c_b_rec, c_b),
-        "gan_a": losses.lsgan_generator(disc.apply({"params": dis["a"]}, x_ba)),
-        "gan_b": losses.lsgan_generator(disc.apply({"params": dis["b"]}, x_ab)),
     }
-    total = (
-        w.gan * (terms["gan_a"] + terms["gan_b"])
-        + w.recon_x * (terms["recon_x_a"] + terms["recon_x_b"])
-        + w.recon_s * (terms["recon_s_a"] + terms["recon_s_b"])
-        + w.recon_c * (terms["recon_c_a"] + terms["recon_c_b"])
-    )
-    if w.cycle > 0:
-        terms["cycle_a"] = losses.masked_l1(dec(gen["a"], c_a_rec, s_a_own), x_a, m_a)
-        terms["cycle_b"] = losses.masked_l1(dec(gen["b"], c_b_rec, s_b_own), x_b, m_b)
-        total = total + w.cycle * (terms["cycle_a"] + terms["cycle_b"])
+    total = w.recon_x * (terms["recon_x_a"] + terms["recon_x_b"])
+    if max(w.gan, w.recon_s, w.recon_c, w.cycle) > 0:  # the unpaired cross-domain terms
+        x_ba = _cross(gen, x_b, c_b, s_a, "b", config)
+        x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
+        c_b_rec, s_a_rec = enc(gen["a"], x_ba)
+        c_a_rec, s_b_rec = enc(gen["b"], x_ab)
+        terms.update(
+            recon_s_a=losses.l1(s_a_rec, s_a),
+            recon_s_b=losses.l1(s_b_rec, s_b),
+            recon_c_a=losses.l1(c_a_rec, c_a),
+            recon_c_b=losses.l1(c_b_rec, c_b),
+            gan_a=losses.lsgan_generator(disc.apply({"params": dis["a"]}, x_ba)),
+            gan_b=losses.lsgan_generator(disc.apply({"params": dis["b"]}, x_ab)),
+        )
+        total = (
+            total
+            + w.gan * (terms["gan_a"] + terms["gan_b"])
+            + w.recon_s * (terms["recon_s_a"] + terms["recon_s_b"])
+            + w.recon_c * (terms["recon_c_a"] + terms["recon_c_b"])
+        )
+        if w.cycle > 0:  # back to the source domain with the source's own style
+            cycle_a = _cross(gen, x_ab, c_a_rec, s_a_own, "b", config)
+            cycle_b = _cross(gen, x_ba, c_b_rec, s_b_own, "a", config)
+            terms["cycle_a"] = losses.masked_l1(cycle_a, x_a, m_a)
+            terms["cycle_b"] = losses.masked_l1(cycle_b, x_b, m_b)
+            total = total + w.cycle * (terms["cycle_a"] + terms["cycle_b"])
     if w.paired > 0:
         # The synthetic partners (same labels) translated with each observed spectrum's own
         # style must give that spectrum; rows without a partner have pw = 0.
@@ -252,7 +258,8 @@ def discriminator_loss(
 def train_step(
     state: TrainState, batch: dict[str, Array], config: ConfigDict
 ) -> tuple[TrainState, dict[str, Array]]:
-    """One generator update, then one discriminator update (a pure function)."""
+    """One generator update, then one discriminator update (a pure function; none when
+    ``loss.gan`` is 0)."""
     opt = make_optimizer(config.train)
     rng, k_gen, k_dis = jax.random.split(state.rng, 3)
     (g_total, g_terms), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
@@ -260,11 +267,15 @@ def train_step(
     )
     updates, gen_opt = opt.update(g_grads, state.gen_opt, state.gen_params)
     gen_params = optax.apply_updates(state.gen_params, updates)
-    (d_total, d_terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
-        state.dis_params, gen_params, batch, k_dis, config
-    )
-    updates, dis_opt = opt.update(d_grads, state.dis_opt, state.dis_params)
-    dis_params = optax.apply_updates(state.dis_params, updates)
+    if config.loss.gan > 0:
+        (d_total, d_terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+            state.dis_params, gen_params, batch, k_dis, config
+        )
+        updates, dis_opt = opt.update(d_grads, state.dis_opt, state.dis_params)
+        dis_params = optax.apply_updates(state.dis_params, updates)
+    else:  # no adversarial term: the discriminators rest
+        d_total, d_terms = jnp.zeros((), jnp.float32), {}
+        dis_params, dis_opt = state.dis_params, state.dis_opt
     metrics = {"gen_total": g_total, "dis_total": d_total, **g_terms, **d_terms}
     new = TrainState(state.step + 1, gen_params, dis_params, gen_opt, dis_opt, rng)
     return new, metrics

@@ -258,3 +258,23 @@ def test_paired_training_runs_and_needs_its_store(tiny, tmp_path):
     state = _final_state(tmp_path / "run", 3)
     last_conv = [v for k, v in state["gen_params"]["b"]["change_decoder"].items() if "Conv1D" in k]
     assert np.abs(last_conv[-1]["kernel"]).max() > 0  # trained away from its zero start
+
+
+def test_without_unpaired_terms_only_reconstruction_and_pairs_train(tiny, tmp_path):
+    from sost_jax.store import PreparedStore
+
+    config = load_config(None, [])
+    config.update(tiny)
+    config.model.translation = "change"
+    config.loss.paired = 10.0
+    config.loss.gan = config.loss.recon_s = config.loss.recon_c = 0.0
+    pairs = PreparedStore(_paired_copy(tiny, tmp_path)).read(np.arange(4))
+    batch = {**_batch(config), "p": pairs["flux"], "pw": pairs["weight"]}
+    state = create_train_state(config, jax.random.PRNGKey(0), 400)
+    dis_before = jax.tree.map(np.asarray, state.dis_params)
+    new, metrics = make_train_step(config)(state, batch)
+    assert set(metrics) == {"gen_total", "dis_total", "recon_x_a", "recon_x_b", "paired"}
+    assert float(metrics["dis_total"]) == 0.0
+    jax.tree.map(
+        np.testing.assert_array_equal, dis_before, jax.tree.map(np.asarray, new.dis_params)
+    )
