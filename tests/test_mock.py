@@ -226,7 +226,10 @@ def test_observed_deterministic_per_seed_and_independent_of_chunks(cfg, wave):
     d = observed_spectra(params, wave, cfg, np.random.default_rng(8))
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-        np.testing.assert_array_equal(a[key], c[key], err_msg=key)
+        if key in ("flux", "ivar"):  # batched matrix products and FFTs round per batch size
+            np.testing.assert_allclose(a[key], c[key], rtol=1e-5, atol=1e-30, err_msg=key)
+        else:  # every random draw is the same
+            np.testing.assert_array_equal(a[key], c[key], err_msg=key)
     assert not np.array_equal(a["flux"], d["flux"])
     assert a["flux"].shape == (40, wave.size) and a["flux"].dtype == np.float32
     assert a["mask"].dtype == bool and a["ivar"].dtype == np.float32

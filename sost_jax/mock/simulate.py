@@ -28,7 +28,8 @@ linearly onto the requested wavelengths.
   the "oracle" observed templates that the translator should learn to produce.
 
 Everything random comes from the ``rng`` argument or the seeds in the config; the results do
-not depend on ``cfg.chunk_size``.
+not depend on ``cfg.chunk_size`` (the random draws exactly; the fluxes to float32 rounding,
+since matrix products and FFTs may round differently for batches of other sizes).
 """
 
 from __future__ import annotations
