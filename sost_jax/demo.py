@@ -5,7 +5,9 @@ The whole method on the mock survey, where the truth is known:
 1. simulate the survey (`sost_jax.mock.survey`): synthetic spectra, a regular synthetic
    grid, observed spectra, a reference catalogue of labels, and a held-out test set written
    as LAMOST FITS files and read back through the same path as real files;
-2. train the emulator on the synthetic grid (`sost_jax.emulator`);
+2. train the emulator on the synthetic grid (`sost_jax.emulator`) and, for paired SOST
+   (``loss.paired`` > 0, the cpu config), pair each observed star with the emulator's
+   spectrum at its labels plus ``demo.label_noise`` errors (`sost_jax.pairing`);
 3. train SOST on the synthetic and observed spectra (`sost_jax.training`);
 4. build three libraries at the same parameters (`sost_jax.library`): the raw synthetic
    one, the SOST-translated one, and the oracle (the noiseless observed-domain spectra at

@@ -1,7 +1,8 @@
 """Training SOST: train state, the jit-compiled train step, validation, and the loop.
 
 The train step is one pure function ``(state, batch) -> (state, metrics)``: the generators
-(both auto-encoders) take an Adam step on the MUNIT generator loss, then the discriminators
+(both auto-encoders) take an Adam step on the MUNIT generator loss (plus, for paired SOST,
+the paired term over synthetic partners of the observed spectra), then the discriminators
 take one on the LSGAN loss against translations made by the updated generators. It is
 jit-compiled once with the batch sharded over all local devices (``jax.sharding``, mesh axis
 "data") and the state replicated; multi-host runs start ``jax.distributed`` and feed each
@@ -144,13 +145,18 @@ def _cross(gen: Any, x: Array, content: Array, style: Array, source: str, config
 def generator_loss(
     gen: Any, dis: Any, batch: dict[str, Array], key: Array, config: ConfigDict
 ) -> tuple[Array, dict[str, Array]]:
-    """MUNIT generator objective for one batch of each domain.
+    """MUNIT generator objective for one batch of each domain, with the paired term.
+
+    Terms whose weight in ``config.loss`` is 0 are left out: the cross-domain ones (GAN,
+    style, content, cycle) are not computed at all when all four are 0.
 
     Parameters
     ----------
     gen, dis : dict domain -> params
     batch : dict
-        x_a, w_a, x_b, w_b: [B, P] normalised flux and weights of each domain.
+        x_a, w_a, x_b, w_b: [B, P] normalised flux and weights of each domain; with
+        ``loss.paired`` > 0 also p, pw: [B, P] the synthetic partners of the x_b rows and
+        their weights (0 where a star has no partner).
     key : PRNG key for the random styles drawn from the N(0, 1) prior.
     config : ConfigDict
 
