@@ -272,6 +272,12 @@ class Decoder(nn.Module):
         return Conv1D(1, 7, padding=3, **common, kernel_init=init)(x)
 
 
+def _spectra(y: Array, n_pixels: int | None) -> Array:
+    """Decoder output [B, L, 1] -> float32 spectra [B, n_pixels] (the padding cropped)."""
+    y = y[..., 0].astype(jnp.float32)
+    return y if n_pixels is None else y[:, :n_pixels]
+
+
 class AutoEncoder(nn.Module):
     """One domain's generator: ``encode`` spectra to (content, style), ``decode`` back.
 
@@ -315,9 +321,7 @@ class AutoEncoder(nn.Module):
 
     def decode(self, content: Array, style: Array, n_pixels: int | None = None) -> Array:
         """Content [B, L, C] and style [B, style_dim] -> spectra [B, n_pixels] (float32)."""
-        y = self.decoder(content, self.mlp(style.astype(jnp.float32)))[..., 0]
-        y = y.astype(jnp.float32)
-        return y if n_pixels is None else y[:, :n_pixels]
+        return _spectra(self.decoder(content, self.mlp(style.astype(jnp.float32))), n_pixels)
 
     def decode_change(self, content: Array, style: Array, n_pixels: int | None = None) -> Array:
         """Content [B, L, C] of another domain's spectrum and a style [B, style_dim] of this
@@ -331,9 +335,8 @@ class AutoEncoder(nn.Module):
         """
         where = self.change_position(position_features(content.shape[1]))
         content = content + where[None].astype(content.dtype)
-        y = self.change_decoder(content, self.change_mlp(style.astype(jnp.float32)))[..., 0]
-        y = y.astype(jnp.float32)
-        return y if n_pixels is None else y[:, :n_pixels]
+        ada = self.change_mlp(style.astype(jnp.float32))
+        return _spectra(self.change_decoder(content, ada), n_pixels)
 
     def __call__(self, x: Array) -> Array:
         """In-domain reconstruction [B, P] -> [B, P] (used to initialise all parameters)."""

@@ -340,7 +340,7 @@ def reconstructions(
     for d, other, x in (("a", "b", x_a), ("b", "a", x_b)):
         c, s = enc(gen[d], x)
         out[f"recon_{d}"] = dec(gen[d], c, s)
-        there = translate(gen, x, d, jax.random.normal(key, s.shape), config)
+        there = _cross(gen, x, c, jax.random.normal(key, s.shape), d, config)
         out[f"cycle_{d}"] = translate(gen, there, other, s, config)
     return out
 
