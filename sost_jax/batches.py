@@ -70,11 +70,16 @@ class BatchStream:
                 f"the stream has {len(indices)}"
             )
         self.store, self.indices = store, np.asarray(indices)
-        shape = (len(store), store.n_pixels)
-        if partner is not None and (len(partner), partner.n_pixels) != shape:
+        if partner is not None and (
+            (len(partner), partner.n_pixels) != (len(store), store.n_pixels)
+            or not np.array_equal(
+                np.asarray(partner.meta["id"]).astype(str), np.asarray(store.meta["id"]).astype(str)
+            )
+        ):
             raise ValueError(
                 f"partner store {partner.root} ({len(partner)} x {partner.n_pixels}) is not "
-                f"row-aligned with {store.root} ({len(store)} x {store.n_pixels})"
+                f"row-aligned with {store.root} ({len(store)} x {store.n_pixels}): their ids "
+                "or shapes differ; make it from this store with sost-jax pair"
             )
         self.batch_size, self.seed, self.shard = batch_size, seed, shard
         self.partner = partner

@@ -83,6 +83,13 @@ def test_batches_carry_the_partner_of_each_row(observed, tmp_path):
     writer.write_shard(0, flux, flux, np.zeros((2, 3)), {"id": np.arange(2)})
     with pytest.raises(ValueError, match="row-aligned"):
         BatchStream(observed, np.arange(5), 3, 1, partner=PreparedStore(tmp_path / "short"))
+    writer = StoreWriter(tmp_path / "others", WAVE, {}, n_shards=1)  # same shape, other stars
+    flux = np.ones((5, WAVE.size), np.float32)
+    writer.write_shard(
+        0, flux, flux, np.zeros((5, 3)), {"id": np.array([f"x{i}" for i in range(5)])}
+    )
+    with pytest.raises(ValueError, match="ids"):
+        BatchStream(observed, np.arange(5), 3, 1, partner=PreparedStore(tmp_path / "others"))
 
 
 def test_cli_pair_writes_the_partner_store(observed, tmp_path, capsys):
