@@ -103,7 +103,8 @@ def adain(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Ten
 
 
 class LayerNorm(nn.Module):
-    """Normalise each sample over (C, L), then a per-channel affine (2 C parameters)."""
+    """MUNIT's layer norm: (x - mean) / (std + eps) over (C, L) of each sample (std with
+    Bessel's correction), then a per-channel affine (2 C parameters)."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -112,7 +113,9 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, L) -> (N, C, L)."""
-        y = F.layer_norm(x, x.shape[1:], eps=EPS)
+        flat = x.reshape(x.shape[0], -1)
+        mean, std = flat.mean(1)[:, None, None], flat.std(1)[:, None, None]
+        y = (x - mean) / (std + EPS)
         return y * self.gamma[None, :, None] + self.beta[None, :, None]
 
 

@@ -21,6 +21,7 @@ from sost_jax.catalogue import InferSettings
 from sost_jax.emulator import EmulatorSettings
 from sost_jax.library import LibraryGrid
 from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.pairing import LabelErrors
 from sost_jax.prepare import PrepareSettings
 from sost_jax.styles import SPEC_KINDS
 
@@ -49,11 +50,34 @@ def default_config() -> ml_collections.ConfigDict:
             "n_reference": 100_000,
             "tsne_points": 300,
             "label_noise": [0.0, 0.0, 0.0],
+            # systematic errors of those labels (sost_jax.pairing.LabelErrors): Teff' =
+            # teff_scale Teff + teff_offset, log g pulled by logg_pull towards logg_pivot,
+            # [Fe/H] + feh_offset; e.g. LASP-like: 80 K, 0.15 towards 3.5 dex, -0.08 dex
+            "label_bias": {
+                "teff_offset": 0.0,
+                "teff_scale": 1.0,
+                "logg_pull": 0.0,
+                "logg_pivot": 3.5,
+                "feh_offset": 0.0,
+            },
+            # fraction of the observed training stars that get a partner (1: all, with the
+            # labels above). Below 1 a random subset of that size stands for a
+            # high-resolution overlap (APOGEE's): it is paired at accurate labels (truth
+            # plus subset_label_noise, no bias) and the other stars have no partner
+            "pair_fraction": 1.0,
+            "subset_label_noise": [50.0, 0.05, 0.03],
         }
     )
     # Generator (both auto-encoders): the paper's sizes (Yan et al., Table A.1).
     c.model = ml_collections.ConfigDict(
         {
+            # geometry: "padded" (sost-jax: padded convolutions, content code P / 4) or
+            # "reference" (the public PyTorch code's unpadded network, 256 x 1197 at 4800
+            # pixels, stride-4 style encoder entry); see sost_jax.models
+            "arch": "padded",
+            # "kaiming" (He-normal convolutions and MLP, zero biases) or "reference"
+            # (convolutions N(0, 0.02), PyTorch's default biases and MLP: small AdaIN params)
+            "init": "kaiming",
             "dim": 64,  # channels after the first convolution
             "n_down": 2,  # down-samplings in the encoders (= up-samplings in the decoder)
             "down_stride": 2,  # stride of each down-sampling
@@ -77,6 +101,11 @@ def default_config() -> ml_collections.ConfigDict:
             "dim": 64,
             "n_layers": 4,
             "n_scales": 3,
+            "leaky_slope": 0.2,  # the reference: 0.1
+            # between scales: "avg3" (3-wide average pool, stride 2) or "decimate" (every
+            # other pixel: the reference's 1-wide average pool)
+            "downsample": "avg3",
+            "init": "normal",  # "normal" (N(0, 0.02), zero biases) or "reference"
             "pad_mode": "reflect",
             "conv_impl": "xla",
             "dtype": "float32",
@@ -93,6 +122,15 @@ def default_config() -> ml_collections.ConfigDict:
             "recon_s": 1.0,
             "cycle": 0.0,
             "paired": 0.0,  # L1 of translated synthetic partners against observed spectra
+            # L1 between the translations' mean change and the mean difference between the
+            # observed and synthetic training sets (label-free; assumes similar populations)
+            "mean_gap": 0.0,
+            # the content reconstruction's target (the source's content code) held fixed
+            # (stop-gradient), as the reference code does
+            "detach_content": False,
+            # the observed domain's discriminator sees translations with the noise and mask
+            # of observed spectra of the batch (sost_jax.training.as_measured)
+            "gan_measured": False,
             "recon_weighting": "mask",
         }
     )
@@ -119,6 +157,9 @@ def default_config() -> ml_collections.ConfigDict:
             "keep_checkpoints": 3,
             "prefetch": 2,  # batches read ahead per domain
             "min_snr": 0.0,  # observed spectra used need S/N per pixel >= this (0: all)
+            # what the discriminators see as fakes: "fresh" translations by the updated
+            # generators, or the "same" ones as the generator step (the reference's order)
+            "dis_fakes": "fresh",
             "distributed": False,  # call jax.distributed.initialize() (multi-host)
         }
     )
@@ -127,8 +168,17 @@ def default_config() -> ml_collections.ConfigDict:
     # The template library: cells of the reference catalogue (sost_jax.library.LibraryGrid)
     # and where translated spectra take their style code from (sost_jax.styles: "matched",
     # "prior", "fixed:v1,...", "gaussian:PATH", "mixture:PATH"); spectra per compiled call.
+    # "matched" partners: among observed spectra with S/N >= match_min_snr, the one with
+    # the smallest mean squared difference over its good pixels ("mask") or the smallest
+    # reduced chi2 weighted by its inverse variance ("ivar", the paper's, with S/N > 30).
     c.library = ml_collections.ConfigDict(
-        {"grid": LibraryGrid().to_dict(), "style": "matched", "batch": 256}
+        {
+            "grid": LibraryGrid().to_dict(),
+            "style": "matched",
+            "match_weight": "mask",
+            "match_min_snr": 0.0,
+            "batch": 256,
+        }
     )
     # Template matching and survey inference (sost_jax.catalogue.InferSettings).
     c.infer = InferSettings().to_dict()
@@ -213,9 +263,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("n_synthetic", "n_observed", "n_test", "n_reference", "tsne_points"):
         if config.demo[key] < 1:
             raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
-    noise = list(config.demo.label_noise)
-    if len(noise) != 3 or any(not (v >= 0) for v in noise):
-        raise ValueError(f"demo.label_noise must be 3 numbers >= 0 (K, dex, dex), got {noise}")
+    for key in ("label_noise", "subset_label_noise"):
+        noise = list(config.demo[key])
+        if len(noise) != 3 or any(not (v >= 0) for v in noise):
+            raise ValueError(f"demo.{key} must be 3 numbers >= 0 (K, dex, dex), got {noise}")
+    try:
+        LabelErrors.from_config(config.demo.label_noise, config.demo.label_bias.to_dict())
+    except ValueError as err:
+        raise ValueError(f"demo.label_bias: {err}") from None
+    if not 0 < config.demo.pair_fraction <= 1:
+        raise ValueError(f"demo.pair_fraction must be in (0, 1], got {config.demo.pair_fraction}")
     validate_mock_config(config.mock)
     emulator_settings(config)
     library_grid(config)
@@ -228,7 +285,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"library.style {config.library.style!r} is not one of "
             "matched, prior, fixed:v1,..., gaussian:PATH, mixture:PATH"
         )
+    if config.library.match_weight not in ("mask", "ivar"):
+        raise ValueError(
+            f"library.match_weight must be mask or ivar, got {config.library.match_weight!r}"
+        )
+    if not config.library.match_min_snr >= 0:
+        raise ValueError(f"library.match_min_snr must be >= 0, got {config.library.match_min_snr}")
     m, d, loss, t = config.model, config.dis, config.loss, config.train
+    _one_of(m, "model", "arch", ("padded", "reference"))
+    _one_of(m, "model", "init", ("kaiming", "reference"))
+    _one_of(d, "dis", "init", ("normal", "reference"))
+    _one_of(d, "dis", "downsample", ("avg3", "decimate"))
+    _one_of(t, "train", "dis_fakes", ("fresh", "same"))
+    if not 0 <= d.leaky_slope < 1:
+        raise ValueError(f"dis.leaky_slope must be in [0, 1), got {d.leaky_slope}")
     for section, name in ((m, "model"), (d, "dis")):
         if section.pad_mode not in ("reflect", "zero"):
             raise ValueError(f"{name}.pad_mode must be reflect or zero, got {section.pad_mode!r}")
@@ -246,7 +316,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"dis.{key} must be >= 1, got {d[key]}")
     if m.translation not in ("direct", "change"):
         raise ValueError(f"model.translation must be direct or change, got {m.translation!r}")
-    for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle", "paired"):
+    for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle", "paired", "mean_gap"):
         if loss[key] < 0:
             raise ValueError(f"loss.{key} must be >= 0, got {loss[key]}")
     if loss.recon_weighting not in ("mask", "none"):
@@ -266,6 +336,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"train.min_snr must be >= 0, got {t.min_snr}")
     if t.lr <= 0 or not 0 <= t.decay_start <= t.steps:
         raise ValueError("train.lr must be > 0 and 0 <= train.decay_start <= train.steps")
+
+
+def _one_of(section: ml_collections.ConfigDict, name: str, key: str, allowed: tuple) -> None:
+    if section[key] not in allowed:
+        raise ValueError(f"{name}.{key} must be one of {', '.join(allowed)}; got {section[key]!r}")
 
 
 def _parse_value(text: str) -> object:

@@ -82,6 +82,29 @@ def write_reference(path: Path, mock: ml_collections.ConfigDict, n: int, seed: i
     return path
 
 
+def reference_labels_for_pairs(truth: np.ndarray, config: ml_collections.ConfigDict) -> np.ndarray:
+    """The reference labels [N, 3] that choose the observed training stars' partners.
+
+    Real stars' reference labels carry errors: the true labels ``truth`` [N, 3] get
+    ``demo.label_bias`` and ``demo.label_noise`` (`sost_jax.pairing.LabelErrors`). With
+    ``demo.pair_fraction`` < 1, a random subset of that fraction (a high-resolution overlap)
+    has accurate labels instead (truth plus ``demo.subset_label_noise``) and every other star
+    NaN labels, so no partner.
+    """
+    from sost_jax.pairing import LabelErrors
+
+    demo = config.demo
+    rng = np.random.default_rng([config.mock.seed, 11])
+    labels = LabelErrors.from_config(demo.label_noise, demo.label_bias.to_dict()).apply(truth, rng)
+    if demo.pair_fraction < 1:
+        n = len(truth)
+        subset = np.zeros(n, bool)
+        subset[rng.choice(n, size=max(1, round(demo.pair_fraction * n)), replace=False)] = True
+        accurate = LabelErrors(noise=tuple(demo.subset_label_noise)).apply(truth, rng)
+        labels = np.where(subset[:, None], accurate, np.nan)
+    return labels
+
+
 def _emulator(config: ml_collections.ConfigDict, grid_store: Path, out: Path, progress: bool):
     from sost_jax.emulator import Emulator, emulator_from_store
 
@@ -274,12 +297,8 @@ def run_demo(
         from sost_jax.pairing import paired_store
 
         observed = stores["observed"]
-        # Reference labels of real stars carry errors: the demo's partners take the true
-        # labels plus Gaussian errors of demo.label_noise (K, dex, dex).
-        rng = np.random.default_rng([config.mock.seed, 11])
-        noise = rng.normal(size=(len(observed), 3)) * np.asarray(demo.label_noise)
-        labels = np.asarray(observed.labels, np.float64) + noise
-        pairs = paired_store(emulator, observed, work / "mock" / "paired", labels=labels)
+        labels = reference_labels_for_pairs(np.asarray(observed.labels, np.float64), config)
+        pairs = paired_store(emulator, observed, work / "pairs", labels=labels)
         config.train.paired_store = str(pairs.root.absolute())
         n_paired = int(pairs.info["n_paired"])
         save_config(config, work / "config.json")
@@ -393,6 +412,8 @@ def run_demo(
             "loss_paired": float(config.loss.paired),
             "n_paired": n_paired,
             "label_noise": [float(v) for v in demo.label_noise],
+            "label_bias": {k: float(v) for k, v in demo.label_bias.items()},
+            "pair_fraction": float(demo.pair_fraction),
             "train_minutes": round(float(training["minutes"]), 2),
             "emulator_val_median_abs_residual": emulator_report["val_median_abs_residual"],
             "emulator_val_p95_abs_residual": emulator_report["val_p95_abs_residual"],

@@ -756,11 +756,15 @@ def make_libraries(
             translator.style_dim,
             observed=observed if spec.strip().lower() == "matched" else None,
             encode=translator.observed_styles,
+            match_weight=str(config.library.match_weight),
+            match_min_snr=float(config.library.match_min_snr),
         )
         key = jax.random.PRNGKey(grid.seed)
         sost = translate_library(raw, translator, source, key, batch=batch, meta=translator.meta)
         summary["sost"] = str(write_library(out / "library_sost.fits", sost, overwrite=True))
         summary["style_source"] = describe(source)
+        if isinstance(source, MatchedObservedStyle):
+            summary["match_weight"], summary["match_min_snr"] = source.weighting, source.min_snr
         summary["run"] = str(Path(run).absolute())
     (out / "library.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary

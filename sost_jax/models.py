@@ -5,14 +5,35 @@ decoder) and two `MultiScaleDiscriminator` s. Arrays are channels-last: spectra 
 ``[B, P]`` (normalised flux), feature maps are ``[B, L, C]``.
 
 Sizes (paper, Table A.1 of Yan et al.): width 64, 2 down-samplings, 3 residual blocks of
-kernel 7, style code 8, MLP 256; 4800 pixels give a content code of 256 channels x 1200
-(stride-2 down-sampling). Parameter counts at those settings: encoders 3,208,456, decoder
-with its MLP 3,776,513, multi-scale discriminator 2,072,643 (`tests/test_models.py`).
+kernel 7, style code 8, MLP 256. Parameter counts at those settings: encoders 3,208,456,
+decoder with its MLP 3,776,513, multi-scale discriminator 2,072,643, both for ``arch``
+"reference" and "padded" (`tests/test_models.py` checks them against counts taken from the
+reference code's own modules).
 
-Two departures from the reference PyTorch code, both deliberate: AdaIN parameters are passed
-to the decoder as an argument (the reference assigned them onto modules at run time), and
-the discriminator's down-sampling between scales is a true 3-wide average pool with stride
-2 (the reference's 1-wide pool dropped every other pixel).
+Two geometries (``model.arch``):
+
+- ``"reference"``: the public PyTorch code's network, layer for layer. Its encoder
+  convolutions are unpadded, so 4800 pixels give a content code of 256 channels x 1197
+  (4800 - 6 = 4794, then (L - 4) // 2 + 1 twice); the style encoder starts with a kernel-7,
+  stride-4 convolution followed by instance norm, then two kernel-7 stride-2 convolutions
+  that double the width (and further ones that keep it); the decoder's transposed
+  convolutions are uncropped and its output layer is a kernel-7 transposed convolution, which
+  brings 1197 back to exactly 4800. (The paper's text gives the content code as 256 x 298,
+  which no 2-down-sampling geometry of 4800 pixels gives; we follow the code.) The residual
+  blocks pad by ``pad_mode`` (the reference: zeros).
+- ``"padded"`` (sost-jax's): every convolution padded so the content code is P / 4
+  (256 x 1200 at 4800 pixels), a style encoder of stride-``down_stride`` convolutions
+  without normalisation.
+
+Two further choices stay configurable so the reference can be reproduced:
+``dis.downsample`` "decimate" (the reference's 1-wide average pool with stride 2, which
+drops every other pixel) or "avg3" (a true 3-wide average pool), and the LeakyReLU slope
+of the discriminators (``dis.leaky_slope``: 0.1 in the reference). AdaIN parameters are
+always passed to the decoder as an argument (the reference assigned them onto modules at
+run time). ``model.init`` / ``dis.init`` "reference" initialise like the reference
+(convolution weights N(0, 0.02), biases, linear layers and LayerNorm scales at PyTorch's
+defaults); "kaiming" is He-normal for the generator, N(0, 0.02) and zero biases for the
+discriminators.
 """
 
 from __future__ import annotations
@@ -30,6 +51,16 @@ EPS = 1e-5
 
 _GEN_INIT = nn.initializers.kaiming_normal()
 _DIS_INIT = nn.initializers.normal(0.02)
+ARCHS = ("reference", "padded")
+
+
+def _uniform(bound: float) -> Any:
+    """U(-bound, bound): PyTorch's default initialiser of biases and linear weights."""
+
+    def init(key: Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
 
 
 def _pad(x: Array, left: int, right: int, mode: str) -> Array:
@@ -40,12 +71,30 @@ def _pad(x: Array, left: int, right: int, mode: str) -> Array:
     return jnp.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
 
 
+def _conv_inits(init: str, fan_in: int) -> tuple[Any, Any]:
+    """(kernel init, bias init) of a convolution whose outputs each see ``fan_in`` inputs.
+
+    "kaiming": He-normal kernel, zero bias; "normal": N(0, 0.02), zero bias; "reference":
+    N(0, 0.02) and PyTorch's default bias U(+-1/sqrt(fan_in)); "zeros": both zero.
+    """
+    if init == "kaiming":
+        return _GEN_INIT, nn.initializers.zeros
+    if init == "normal":
+        return _DIS_INIT, nn.initializers.zeros
+    if init == "reference":
+        return _DIS_INIT, _uniform(1.0 / math.sqrt(max(fan_in, 1)))
+    if init == "zeros":
+        return nn.initializers.zeros, nn.initializers.zeros
+    raise ValueError(f"unknown initialisation {init!r}")
+
+
 class Conv1D(nn.Module):
     """1-D convolution, channels-last, with explicit padding.
 
     "xla" calls ``lax.conv_general_dilated`` (the faster on CPU, forward and backward);
     "matmul" sums ``kernel_size`` matrix products of strided views of the input. Both share
     the kernel layout [K, C_in, C_out] and agree to float32 rounding (`tests/test_models.py`).
+    ``scheme``: the initialisation, see `_conv_inits`.
     """
 
     features: int
@@ -56,12 +105,13 @@ class Conv1D(nn.Module):
     use_bias: bool = True
     impl: str = "xla"
     dtype: Any = jnp.float32
-    kernel_init: Any = _GEN_INIT
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         c_in = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (self.kernel_size, c_in, self.features))
+        kernel_init, bias_init = _conv_inits(self.scheme, c_in * self.kernel_size)
+        kernel = self.param("kernel", kernel_init, (self.kernel_size, c_in, self.features))
         x = _pad(x, self.padding, self.padding, self.pad_mode).astype(self.dtype)
         kernel = kernel.astype(self.dtype)
         l_out = (x.shape[1] - self.kernel_size) // self.stride + 1
@@ -75,7 +125,7 @@ class Conv1D(nn.Module):
                 for k in range(self.kernel_size)
             )
         if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
+            bias = self.param("bias", bias_init, (self.features,)).astype(self.dtype)
             y = y + bias[None, None, :]
         return y
 
@@ -86,7 +136,8 @@ class ConvTranspose1D(nn.Module):
     Output length (L - 1) stride - 2 padding + kernel_size. Computed as one matrix product
     [B, L, C_in] @ [C_in, K C_out] followed by an overlap-add of the K taps (XLA's own
     transposed convolution, an input-dilated convolution, ran 10x slower on CPU, forward
-    and backward).
+    and backward). The kernel [K, C_in, C_out] is PyTorch's weight (C_in, C_out, K)
+    transposed; ``scheme`` as `Conv1D` (PyTorch's bias bound uses C_out K inputs here).
     """
 
     features: int
@@ -94,13 +145,15 @@ class ConvTranspose1D(nn.Module):
     stride: int = 2
     padding: int = 1
     dtype: Any = jnp.float32
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         b, length, c_in = x.shape
         k, s, c = self.kernel_size, self.stride, self.features
-        kernel = self.param("kernel", _GEN_INIT, (k, c_in, c)).astype(self.dtype)
-        bias = self.param("bias", nn.initializers.zeros, (c,)).astype(self.dtype)
+        kernel_init, bias_init = _conv_inits(self.scheme, c * k)
+        kernel = self.param("kernel", kernel_init, (k, c_in, c)).astype(self.dtype)
+        bias = self.param("bias", bias_init, (c,)).astype(self.dtype)
         taps = jnp.einsum("blc,kcd->blkd", x.astype(self.dtype), kernel)  # [B, L, K, C]
         full = (length - 1) * s + k
         out = jnp.zeros((b, full, c), self.dtype)
@@ -130,7 +183,9 @@ def adain(x: Array, beta: Array, gamma: Array) -> Array:
 
 
 class LayerNorm1D(nn.Module):
-    """Normalise over (length, channels) of each spectrum, then a per-channel affine."""
+    """MUNIT's layer norm: (x - mean) / (std + eps) over (length, channels) of each spectrum,
+    std with Bessel's correction as PyTorch's ``Tensor.std``, then a per-channel affine
+    (scale drawn U(0, 1), bias 0)."""
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -139,8 +194,8 @@ class LayerNorm1D(nn.Module):
         beta = self.param("bias", nn.initializers.zeros, (c,))
         x32 = x.astype(jnp.float32)
         mean = x32.mean(axis=(1, 2), keepdims=True)
-        var = x32.var(axis=(1, 2), keepdims=True)
-        y = (x32 - mean) * jax.lax.rsqrt(var + EPS) * gamma[None, None, :] + beta[None, None, :]
+        std = jnp.sqrt(x32.var(axis=(1, 2), keepdims=True, ddof=1))
+        y = (x32 - mean) / (std + EPS) * gamma[None, None, :] + beta[None, None, :]
         return y.astype(x.dtype)
 
 
@@ -154,6 +209,7 @@ class ResBlock(nn.Module):
     pad_mode: str
     impl: str
     dtype: Any
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, x: Array, ada: Array | None = None) -> Array:
@@ -165,6 +221,7 @@ class ResBlock(nn.Module):
             pad_mode=self.pad_mode,
             impl=self.impl,
             dtype=self.dtype,
+            scheme=self.scheme,
         )
         y = Conv1D(**conv)(x)
         y = instance_norm(y) if ada is None else adain(y, ada[:, :c], ada[:, c : 2 * c])
@@ -175,7 +232,8 @@ class ResBlock(nn.Module):
 
 
 class ContentEncoder(nn.Module):
-    """[B, P, 1] -> content code [B, P / stride^n_down, dim 2^n_down]."""
+    """[B, P, 1] -> content code [B, L, dim 2^n_down]: L = P / stride^n_down ("padded"), or
+    the reference's unpadded lengths (1197 at 4800 pixels)."""
 
     dim: int
     n_down: int
@@ -185,16 +243,20 @@ class ContentEncoder(nn.Module):
     pad_mode: str
     impl: str
     dtype: Any
+    arch: str = "padded"
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype)
-        x = nn.relu(instance_norm(Conv1D(self.dim, 7, padding=3, **common)(x)))
+        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype, scheme=self.scheme)
+        padded = self.arch == "padded"
+        x = nn.relu(instance_norm(Conv1D(self.dim, 7, padding=3 if padded else 0, **common)(x)))
         dim = self.dim
         for _ in range(self.n_down):
             dim *= 2
             k = 2 * self.stride
-            x = Conv1D(dim, k, stride=self.stride, padding=(k - self.stride) // 2, **common)(x)
+            pad = (k - self.stride) // 2 if padded else 0
+            x = Conv1D(dim, k, stride=self.stride, padding=pad, **common)(x)
             x = nn.relu(instance_norm(x))
         for _ in range(self.n_res):
             x = ResBlock(self.kernel_res, **common)(x)
@@ -202,7 +264,13 @@ class ContentEncoder(nn.Module):
 
 
 class StyleEncoder(nn.Module):
-    """[B, P, 1] -> style code [B, style_dim] (strided convolutions, global average pool)."""
+    """[B, P, 1] -> style code [B, style_dim] (strided convolutions, global average pool).
+
+    "padded": a kernel-7 convolution, then ``n_down`` convolutions of ``kernel`` and
+    ``stride`` that double the width, all padded, no normalisation. "reference": unpadded; a
+    kernel-7 stride-4 convolution with instance norm, two width-doubling convolutions of
+    ``kernel`` and ``stride``, then ``n_down`` - 2 that keep the width.
+    """
 
     dim: int
     n_down: int
@@ -212,39 +280,69 @@ class StyleEncoder(nn.Module):
     pad_mode: str
     impl: str
     dtype: Any
+    arch: str = "padded"
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype)
-        x = nn.relu(Conv1D(self.dim, 7, padding=3, **common)(x))
+        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype, scheme=self.scheme)
         dim = self.dim
-        for _ in range(self.n_down):
-            dim *= 2
-            x = Conv1D(dim, self.kernel, stride=self.stride, padding=self.kernel // 2, **common)(x)
-            x = nn.relu(x)
+        if self.arch == "padded":
+            x = nn.relu(Conv1D(dim, 7, padding=3, **common)(x))
+            widths = [dim * 2 ** (i + 1) for i in range(self.n_down)]
+            pad = self.kernel // 2
+        else:
+            x = nn.relu(instance_norm(Conv1D(dim, 7, stride=4, **common)(x)))
+            widths = [dim * 2, dim * 4] + [dim * 4] * max(self.n_down - 2, 0)
+            pad = 0
+        for width in widths:
+            x = nn.relu(Conv1D(width, self.kernel, stride=self.stride, padding=pad, **common)(x))
         x = x.astype(jnp.float32).mean(axis=1, keepdims=True)
-        return Conv1D(self.style_dim, 1, impl=self.impl)(x)[:, 0, :]
+        return Conv1D(self.style_dim, 1, impl=self.impl, scheme=self.scheme)(x)[:, 0, :]
 
 
 class MLP(nn.Module):
-    """Style code [B, S] -> all AdaIN parameters of the decoder [B, n_out]."""
+    """Style code [B, S] -> all AdaIN parameters of the decoder [B, n_out].
+
+    ``scheme`` "reference": PyTorch's default for linear layers (weights and biases
+    U(+-1/sqrt(fan_in))), so the AdaIN scales and shifts start small; "kaiming": He-normal
+    weights, zero biases.
+    """
 
     hidden: int
     n_out: int
     n_layers: int = 3
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, s: Array) -> Array:
-        for _ in range(self.n_layers - 1):
-            s = nn.relu(nn.Dense(self.hidden, kernel_init=_GEN_INIT)(s))
-        return nn.Dense(self.n_out, kernel_init=_GEN_INIT)(s)
+        for i in range(self.n_layers):
+            fan_in = s.shape[-1]
+            if self.scheme == "reference":
+                bound = 1.0 / math.sqrt(fan_in)
+                dense = nn.Dense(
+                    self.n_out if i == self.n_layers - 1 else self.hidden,
+                    kernel_init=_uniform(bound),
+                    bias_init=_uniform(bound),
+                )
+            else:
+                dense = nn.Dense(
+                    self.n_out if i == self.n_layers - 1 else self.hidden, kernel_init=_GEN_INIT
+                )
+            s = dense(s)
+            if i < self.n_layers - 1:
+                s = nn.relu(s)
+        return s
 
 
 class Decoder(nn.Module):
-    """Content code [B, L, C] + AdaIN params [B, 4 C n_res] -> spectrum [B, L stride^n_up, 1].
+    """Content code [B, L, C] + AdaIN params [B, 4 C n_res] -> spectrum [B, P', 1].
 
-    With ``zero_out`` the last convolution starts at zero, so the decoder's first output is
-    0 everywhere (a change decoder starts as "no change").
+    "padded": transposed convolutions cropped to stride x length, a padded kernel-7 output
+    convolution (P' = L stride^n_up). "reference": uncropped transposed convolutions and a
+    kernel-7 transposed output convolution (1197 -> 4800). With ``zero_out`` the last layer
+    starts at zero, so the decoder's first output is 0 everywhere (a change decoder starts
+    as "no change").
     """
 
     n_up: int
@@ -255,10 +353,13 @@ class Decoder(nn.Module):
     impl: str
     dtype: Any
     zero_out: bool = False
+    arch: str = "padded"
+    scheme: str = "kaiming"
 
     @nn.compact
     def __call__(self, c: Array, ada: Array) -> Array:
-        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype)
+        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype, scheme=self.scheme)
+        padded = self.arch == "padded"
         dim = c.shape[-1]
         x = c
         for i in range(self.n_res):
@@ -266,10 +367,13 @@ class Decoder(nn.Module):
         for _ in range(self.n_up):
             dim //= 2
             k = 2 * self.stride
-            x = ConvTranspose1D(dim, k, self.stride, (k - self.stride) // 2, dtype=self.dtype)(x)
+            pad = (k - self.stride) // 2 if padded else 0
+            x = ConvTranspose1D(dim, k, self.stride, pad, dtype=self.dtype, scheme=self.scheme)(x)
             x = nn.relu(LayerNorm1D()(x))
-        init = nn.initializers.zeros if self.zero_out else _GEN_INIT
-        return Conv1D(1, 7, padding=3, **common, kernel_init=init)(x)
+        init = "zeros" if self.zero_out else self.scheme
+        if padded:
+            return Conv1D(1, 7, padding=3, **{**common, "scheme": init})(x)
+        return ConvTranspose1D(1, 7, 1, 0, dtype=self.dtype, scheme=init)(x)
 
 
 def _spectra(y: Array, n_pixels: int | None) -> Array:
@@ -278,14 +382,44 @@ def _spectra(y: Array, n_pixels: int | None) -> Array:
     return y if n_pixels is None else y[:, :n_pixels]
 
 
+def round_trip_length(n_pixels: int, n_down: int, stride: int, arch: str) -> int:
+    """Decoded length of an input of ``n_pixels`` after encoding (0 when it vanishes)."""
+    k = 2 * stride
+    if arch == "padded":
+        length = n_pixels
+        for _ in range(n_down):
+            length = (length + 2 * ((k - stride) // 2) - k) // stride + 1
+        return length * stride**n_down
+    length = n_pixels - 6
+    for _ in range(n_down):
+        length = (length - k) // stride + 1
+        if length < 1:
+            return 0
+    for _ in range(n_down):
+        length = (length - 1) * stride + k
+    return length + 6
+
+
+def input_length(n_pixels: int, n_down: int, stride: int, arch: str) -> int:
+    """The shortest length >= ``n_pixels`` that encodes and decodes back to itself; spectra
+    are reflect-padded to it before encoding and cropped back after decoding."""
+    for length in range(n_pixels, n_pixels + 4 * stride ** (n_down + 1) + 1):
+        if round_trip_length(length, n_down, stride, arch) == length:
+            return length
+    raise ValueError(
+        f"no input length from {n_pixels} pixels round-trips through {n_down} down-samplings "
+        f"of stride {stride} ({arch})"
+    )
+
+
 class AutoEncoder(nn.Module):
     """One domain's generator: ``encode`` spectra to (content, style), ``decode`` back.
 
     Attributes
     ----------
     config : ConfigDict
-        The ``model`` section: dim, n_down, n_res, kernel_res, style_dim, mlp_dim,
-        down_stride, style_kernel, pad_mode, conv_impl, dtype.
+        The ``model`` section: arch, init, dim, n_down, n_res, kernel_res, style_dim,
+        mlp_dim, down_stride, style_kernel, pad_mode, conv_impl, dtype, translation.
     """
 
     config: ConfigDict
@@ -294,28 +428,27 @@ class AutoEncoder(nn.Module):
         m = self.config
         dtype = jnp.bfloat16 if m.dtype == "bfloat16" else jnp.float32
         common = dict(pad_mode=m.pad_mode, impl=m.conv_impl, dtype=dtype)
+        shape = dict(arch=m.arch, scheme=m.init)
         self.content = ContentEncoder(
-            m.dim, m.n_down, m.n_res, m.kernel_res, m.down_stride, **common
+            m.dim, m.n_down, m.n_res, m.kernel_res, m.down_stride, **common, **shape
         )
         self.style = StyleEncoder(
-            m.dim, m.n_down, m.style_dim, m.style_kernel, m.down_stride, **common
+            m.dim, m.n_down, m.style_dim, m.style_kernel, m.down_stride, **common, **shape
         )
         content_dim = m.dim * 2**m.n_down
-        self.mlp = MLP(m.mlp_dim, 4 * content_dim * m.n_res)
+        self.mlp = MLP(m.mlp_dim, 4 * content_dim * m.n_res, scheme=m.init)
         decoder = (m.n_down, m.n_res, m.kernel_res, m.down_stride)
-        self.decoder = Decoder(*decoder, **common)
+        self.decoder = Decoder(*decoder, **common, **shape)
         if m.translation == "change":
-            self.change_mlp = MLP(m.mlp_dim, 4 * content_dim * m.n_res)
-            self.change_decoder = Decoder(*decoder, **common, zero_out=True)
+            self.change_mlp = MLP(m.mlp_dim, 4 * content_dim * m.n_res, scheme=m.init)
+            self.change_decoder = Decoder(*decoder, **common, zero_out=True, **shape)
             self.change_position = nn.Dense(content_dim, kernel_init=_GEN_INIT)
-
-    def _factor(self) -> int:
-        return self.config.down_stride**self.config.n_down
 
     def encode(self, x: Array) -> tuple[Array, Array]:
         """Spectra [B, P] -> content [B, L, C] and style [B, style_dim]."""
+        m = self.config
         x = x[..., None]
-        pad = (-x.shape[1]) % self._factor()
+        pad = input_length(x.shape[1], m.n_down, m.down_stride, m.arch) - x.shape[1]
         x = _pad(x, 0, pad, "reflect")
         return self.content(x), self.style(x)
 
@@ -370,6 +503,14 @@ def _avg_pool3(x: Array) -> Array:
     return pool(x) / pool(ones)
 
 
+def _decimate(x: Array) -> Array:
+    """Every other pixel, the first kept: the reference's 1-wide average pool of stride 2."""
+    return x[:, ::2]
+
+
+DOWNSAMPLERS = {"avg3": _avg_pool3, "decimate": _decimate}
+
+
 class Discriminator(nn.Module):
     """One scale: strided convolutions with LeakyReLU (and instance norm after the first)."""
 
@@ -378,23 +519,27 @@ class Discriminator(nn.Module):
     pad_mode: str
     impl: str
     dtype: Any
+    slope: float = 0.2
+    scheme: str = "normal"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        common = dict(
-            pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype, kernel_init=_DIS_INIT
-        )
-        x = nn.leaky_relu(Conv1D(self.dim, 4, stride=2, padding=1, **common)(x), 0.2)
+        common = dict(pad_mode=self.pad_mode, impl=self.impl, dtype=self.dtype, scheme=self.scheme)
+        x = nn.leaky_relu(Conv1D(self.dim, 4, stride=2, padding=1, **common)(x), self.slope)
         dim = self.dim
         for _ in range(self.n_layers - 1):
             dim *= 2
             x = Conv1D(dim, 4, stride=2, padding=1, **common)(x)
-            x = nn.leaky_relu(instance_norm(x), 0.2)
+            x = nn.leaky_relu(instance_norm(x), self.slope)
         return Conv1D(1, 3, padding=1, **common)(x).astype(jnp.float32)
 
 
 class MultiScaleDiscriminator(nn.Module):
-    """Discriminators at ``n_scales`` resolutions; spectra [B, P] -> list of [B, L_s, 1]."""
+    """Discriminators at ``n_scales`` resolutions; spectra [B, P] -> list of [B, L_s, 1].
+
+    Between scales the spectrum is down-sampled by ``dis.downsample``: "avg3" (a 3-wide
+    average pool, stride 2) or "decimate" (every other pixel, the reference's).
+    """
 
     config: ConfigDict
 
@@ -402,11 +547,15 @@ class MultiScaleDiscriminator(nn.Module):
     def __call__(self, x: Array) -> list[Array]:
         d = self.config
         dtype = jnp.bfloat16 if d.dtype == "bfloat16" else jnp.float32
+        down = DOWNSAMPLERS[d.downsample]
         x = x[..., None]
         outputs = []
         for _ in range(d.n_scales):
-            outputs.append(Discriminator(d.dim, d.n_layers, d.pad_mode, d.conv_impl, dtype)(x))
-            x = _avg_pool3(x)
+            scale = Discriminator(
+                d.dim, d.n_layers, d.pad_mode, d.conv_impl, dtype, d.leaky_slope, d.init
+            )
+            outputs.append(scale(x))
+            x = down(x)
         return outputs
 
 

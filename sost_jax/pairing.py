@@ -11,15 +11,75 @@ weight and are left out of that term.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
 from sost_jax.emulator import Emulator
 from sost_jax.store import PreparedStore, StoreWriter
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelErrors:
+    """How reference labels differ from the truth: a systematic error, then Gaussian noise.
+
+    A survey pipeline's labels (LAMOST's LASP against APOGEE, say) are offset, compressed
+    and noisy. With ``t, g, f`` the true Teff [K], log g [dex], [Fe/H] [dex]:
+
+        Teff'   = teff_scale * t + teff_offset + N(0, noise[0]^2)
+        log g'  = g + logg_pull * (logg_pivot - g) + N(0, noise[1]^2)
+        [Fe/H]' = f + feh_offset + N(0, noise[2]^2)
+
+    ``logg_pull`` 0.15 compresses log g by 15% towards ``logg_pivot``.
+    """
+
+    noise: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    teff_offset: float = 0.0
+    teff_scale: float = 1.0
+    logg_pull: float = 0.0
+    logg_pivot: float = 3.5
+    feh_offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.noise) != 3 or any(not (float(v) >= 0) for v in self.noise):
+            raise ValueError(f"label noise must be 3 numbers >= 0 (K, dex, dex), got {self.noise}")
+        if not self.teff_scale > 0:
+            raise ValueError(f"teff_scale must be > 0, got {self.teff_scale}")
+        if not 0 <= self.logg_pull < 1:
+            raise ValueError(f"logg_pull must be in [0, 1), got {self.logg_pull}")
+
+    @classmethod
+    def from_config(cls, noise: Sequence[float], bias: Mapping[str, Any] | None) -> LabelErrors:
+        """From ``demo.label_noise`` and a ``demo.label_bias`` section (unknown keys refused)."""
+        bias = dict(bias or {})
+        known = {f.name for f in dataclasses.fields(cls)} - {"noise"}
+        unknown = sorted(set(bias) - known)
+        if unknown:
+            raise ValueError(f"unknown label bias keys {unknown}; known: {sorted(known)}")
+        return cls(noise=tuple(float(v) for v in noise), **{k: float(v) for k, v in bias.items()})
+
+    def systematic(self, labels: np.ndarray) -> np.ndarray:
+        """The labels [N, 3] with the systematic error only."""
+        t, g, f = np.asarray(labels, np.float64).T
+        return np.stack(
+            [
+                self.teff_scale * t + self.teff_offset,
+                g + self.logg_pull * (self.logg_pivot - g),
+                f + self.feh_offset,
+            ],
+            axis=1,
+        )
+
+    def apply(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Reference labels [N, 3] for true ``labels`` [N, 3]: systematic error plus noise."""
+        labels = np.asarray(labels, np.float64)
+        return self.systematic(labels) + rng.normal(size=labels.shape) * np.asarray(self.noise)
 
 
 def partner_rows(labels: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -420,12 +420,13 @@ class CallableStyle:
 
 @jax.jit
 def _nearest_in_chunk(
-    obs: Array, good: Array, syn: Array, syn_sq: Array, offset: Array
+    obs: Array, weight: Array, good: Array, syn: Array, syn_sq: Array, offset: Array
 ) -> tuple[Array, Array]:
-    """Per synthetic spectrum, the smallest mean squared difference to a chunk of observed
-    spectra (over each observed spectrum's good pixels) and its row in the chunk."""
+    """Per synthetic spectrum, the smallest weighted mean squared difference to a chunk of
+    observed spectra (sum of weight x difference^2 over each observed spectrum's good
+    pixels, divided by their number) and its row in the chunk."""
     centred = obs - offset[None, :]
-    chi2 = chi2_matrix(centred, good, syn, syn_sq)  # [C, n]
+    chi2 = chi2_matrix(centred, weight, syn, syn_sq)  # [C, n]
     n_good = good.sum(axis=1)
     dist = jnp.where(n_good[:, None] > 0, chi2 / jnp.maximum(n_good, 1.0)[:, None], jnp.inf)
     return dist.min(axis=0), jnp.argmin(dist, axis=0).astype(jnp.int32)
@@ -436,15 +437,16 @@ class MatchedObservedStyle:
 
     For every synthetic spectrum ``s`` (from the context) the observed partner is
 
-        argmin_m  sum_p g[m, p] (s[p] - o[m, p])^2 / sum_p g[m, p],
+        argmin_m  sum_p u[m, p] (s[p] - o[m, p])^2 / sum_p g[m, p]
 
-    the mean squared flux difference over the pixels where observed spectrum ``m`` has data
-    (``g`` = 1 where its weight is positive, 0 elsewhere). This is the paper's matching of
-    the synthetic spectrum (the target, with equal weights on every pixel: it has no noise)
-    against the observed spectra (the templates), with each observed spectrum's masked pixels
-    left out; dividing by the number of good pixels keeps spectra with many masked pixels
-    from being favoured. The observed noise is deliberately not used as a weight: it would
-    make the noisiest spectra the best matches of everything. The sums are the matrix
+    over the observed spectra with S/N >= ``min_snr`` (all when 0), where ``g`` = 1 where
+    observed spectrum ``m`` has data (weight > 0) and 0 elsewhere, and ``u`` is ``g``
+    (``weighting="mask"``: the mean squared flux difference over its good pixels) or its inverse
+    variance (``weighting="ivar"``: its reduced chi2, the paper's "smallest chi2 weighted by the
+    errors", used there among S/N > 30 spectra). Dividing by the number of good pixels keeps
+    spectra with many masked pixels from being favoured. Without an S/N cut, weighting by
+    the inverse variance favours the noisiest spectra (their chi2 is smallest), which is why
+    "mask" is the default and the paper pairs "ivar" with ``min_snr`` 30. The sums are the matrix
     products of `sost_jax.matching.chi2_matrix`, with the observed spectra in the role of
     targets (they carry the pixel weights) and the synthetic spectra as templates, streamed
     over the observed set in chunks; the minimum over observed spectra is kept per
@@ -465,6 +467,13 @@ class MatchedObservedStyle:
         d.
     chunk_size : int
         Observed spectra per chi2 block ([chunk_size, n] floats are held at once).
+    weighting : "mask" or "ivar"
+        Pixel weights of the distance (above).
+    min_snr : float
+        Only observed spectra with S/N >= this are partners (the store's meta ``snr``, or
+        ``snr`` for arrays); 0 takes all.
+    snr : [M], optional
+        S/N of array inputs (with ``min_snr`` > 0).
     """
 
     def __init__(
@@ -473,6 +482,9 @@ class MatchedObservedStyle:
         encode: Callable[[Any], Any],
         dim: int,
         chunk_size: int = 2048,
+        weighting: str = "mask",
+        min_snr: float = 0.0,
+        snr: Any = None,
     ):
         if isinstance(observed, PreparedStore):
             self._store: PreparedStore | None = observed
@@ -492,20 +504,47 @@ class MatchedObservedStyle:
             raise ValueError("no observed spectra to match against")
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if weighting not in ("mask", "ivar"):
+            raise ValueError(f"weighting must be 'mask' or 'ivar', got {weighting!r}")
+        self.rows = self._eligible(float(min_snr), snr, where)
         self.encode = encode
         self.dim = int(dim)
-        self.chunk_size = int(min(chunk_size, self.n_observed))
+        self.chunk_size = int(min(chunk_size, self.rows.size))
+        self.weighting = weighting
+        self.min_snr = float(min_snr)
         self.spec = "matched"
         self.observed_description = where
 
-    def _chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    def _eligible(self, min_snr: float, snr: Any, where: str) -> np.ndarray:
+        """Rows of the observed set with S/N >= ``min_snr`` (all when 0)."""
+        if min_snr <= 0:
+            return np.arange(self.n_observed)
         if self._store is not None:
-            for lo, arrays in self._store.iter_chunks(self.chunk_size):
-                yield lo, arrays["flux"], arrays["weight"]
-        else:
-            for lo in range(0, self.n_observed, self.chunk_size):
-                hi = lo + self.chunk_size
-                yield lo, self._flux[lo:hi], self._weight[lo:hi]
+            if "snr" not in self._store.meta:
+                raise ValueError(
+                    f"matching among S/N >= {min_snr} spectra, but {where} records no S/N "
+                    "(meta 'snr'); set library.match_min_snr=0"
+                )
+            snr = self._store.meta["snr"]
+        elif snr is None:
+            raise ValueError(f"min_snr = {min_snr} needs the observed spectra's S/N (snr=)")
+        snr = np.nan_to_num(np.asarray(snr, np.float64), nan=-np.inf)
+        if snr.shape != (self.n_observed,):
+            raise ValueError(f"snr has shape {snr.shape}, expected ({self.n_observed},)")
+        rows = np.flatnonzero(snr >= min_snr)
+        if rows.size == 0:
+            raise ValueError(f"no observed spectrum in {where} has S/N >= {min_snr}")
+        return rows
+
+    def _chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(rows, flux, weight) of the eligible observed spectra, chunk by chunk."""
+        for lo in range(0, self.rows.size, self.chunk_size):
+            rows = self.rows[lo : lo + self.chunk_size]
+            if self._store is not None:
+                arrays = self._store.read(rows)
+                yield rows, arrays["flux"], arrays["weight"]
+            else:
+                yield rows, self._flux[rows], self._weight[rows]
 
     def _read(self, index: np.ndarray) -> np.ndarray:
         if self._store is not None:
@@ -525,7 +564,7 @@ class MatchedObservedStyle:
         index : int64 [n]
             Row of the partner in the observed set (the lowest row on ties).
         distance : float32 [n]
-            Its mean squared flux difference over the partner's good pixels.
+            Its weighted mean squared flux difference over the partner's good pixels.
         """
         syn = np.asarray(flux, np.float32)
         if syn.ndim != 2 or syn.shape[1] != self.n_pixels:
@@ -544,19 +583,20 @@ class MatchedObservedStyle:
             jnp.asarray(centred * centred),
             jnp.asarray(offset),
         )
-        for lo, obs, weight in self._chunks():
-            rows = obs.shape[0]
-            good = (np.nan_to_num(weight, nan=0.0) > 0).astype(np.float32)
-            if rows < self.chunk_size:  # pad to one compiled shape; empty rows never win
-                pad = ((0, self.chunk_size - rows), (0, 0))
-                obs, good = np.pad(obs, pad), np.pad(good, pad)
+        for rows, obs, weight in self._chunks():
+            weight = np.nan_to_num(weight, nan=0.0, posinf=0.0).astype(np.float32)
+            good = (weight > 0).astype(np.float32)
+            use = good if self.weighting == "mask" else np.where(weight > 0, weight, 0.0)
+            if rows.size < self.chunk_size:  # pad to one compiled shape; empty rows never win
+                pad = ((0, self.chunk_size - rows.size), (0, 0))
+                obs, good, use = np.pad(obs, pad), np.pad(good, pad), np.pad(use, pad)
             dist, arg = _nearest_in_chunk(
-                jnp.asarray(obs), jnp.asarray(good), syn_j, syn_sq, offset_j
+                jnp.asarray(obs), jnp.asarray(use), jnp.asarray(good), syn_j, syn_sq, offset_j
             )
             dist, arg = np.asarray(dist), np.asarray(arg)
             better = dist < best
             best[better] = dist[better]
-            index[better] = lo + arg[better]
+            index[better] = rows[arg[better]]
         if not np.isfinite(best).all():
             raise ValueError("no observed spectrum has any pixel with data")
         return index, best
@@ -586,7 +626,9 @@ class MatchedObservedStyle:
         return self.styles_and_partners(context.flux)[0]
 
     def __repr__(self) -> str:
-        return f"MatchedObservedStyle({self.observed_description}, dim={self.dim})"
+        cut = f", S/N >= {self.min_snr:g}" if self.min_snr > 0 else ""
+        where = self.observed_description
+        return f"MatchedObservedStyle({where}, {self.weighting}{cut}, dim={self.dim})"
 
 
 def describe(source: Any) -> str:
@@ -600,6 +642,8 @@ def style_source_from_spec(
     *,
     observed: PreparedStore | str | os.PathLike | tuple[Any, Any] | None = None,
     encode: Callable[[Any], Any] | None = None,
+    match_weight: str = "mask",
+    match_min_snr: float = 0.0,
 ) -> StyleSource:
     """The style source named by a config or command-line string.
 
@@ -614,6 +658,8 @@ def style_source_from_spec(
         The observed spectra to choose partners from.
     encode : callable; only for ``matched``
         The observed domain's style encoder, ``flux [B, P] -> styles [B, d]``.
+    match_weight, match_min_snr : only for ``matched``
+        Pixel weights ("mask" or "ivar") and the partners' S/N cut (`MatchedObservedStyle`).
 
     Raises
     ------
@@ -657,7 +703,9 @@ def style_source_from_spec(
             )
         if isinstance(observed, (str, os.PathLike)):
             observed = PreparedStore(observed)
-        source = MatchedObservedStyle(observed, encode, dim)
+        source = MatchedObservedStyle(
+            observed, encode, dim, weighting=match_weight, min_snr=match_min_snr
+        )
     if source.dim != int(dim):
         raise ValueError(f"style source {spec!r} has dimension {source.dim}, the model {dim}")
     return source

@@ -142,9 +142,32 @@ def _cross(gen: Any, x: Array, content: Array, style: Array, source: str, config
     return dec(gen[target], content, style)
 
 
+def as_measured(x: Array, weight: Array, key: Array) -> Array:
+    """Noiseless spectra ``x`` [B, P] as the survey would record them: each gets the noise
+    and the mask of another observed spectrum of the batch (``weight`` [B, P], inverse
+    variance; rows paired by a random permutation), Gaussian noise of variance 1 / weight
+    where it has data and flux 1 where it has none (as the stores fill masked pixels).
+
+    The discriminator of the observed domain then compares like with like (loss.gan_measured,
+    as in AmbientGAN): without it, noise is what tells a translation from an observed
+    spectrum, and the generator learns to paint noise on.
+    """
+    k_perm, k_noise = jax.random.split(key)
+    w = weight[jax.random.permutation(k_perm, weight.shape[0])]
+    good = w > 0
+    sigma = jnp.where(good, jax.lax.rsqrt(jnp.where(good, w, 1.0)), 0.0)
+    noisy = x + sigma * jax.random.normal(k_noise, x.shape, x.dtype)
+    return jnp.where(good, noisy, 1.0)
+
+
 def generator_loss(
-    gen: Any, dis: Any, batch: dict[str, Array], key: Array, config: ConfigDict
-) -> tuple[Array, dict[str, Array]]:
+    gen: Any,
+    dis: Any,
+    batch: dict[str, Array],
+    key: Array,
+    config: ConfigDict,
+    constants: dict[str, Array] | None = None,
+) -> tuple[Array, tuple[dict[str, Array], dict[str, Array]]]:
     """MUNIT generator objective for one batch of each domain, with the paired term.
 
     Terms whose weight in ``config.loss`` is 0 are left out: the cross-domain ones (GAN,
@@ -159,10 +182,15 @@ def generator_loss(
         their weights (0 where a star has no partner).
     key : PRNG key for the random styles drawn from the N(0, 1) prior.
     config : ConfigDict
+    constants : dict, optional
+        ``mean_gap`` [P] (with ``loss.mean_gap`` > 0): the observed training spectra's mean
+        minus the synthetic ones' (`domain_mean`), NaN where unknown.
 
     Returns
     -------
-    total loss, and each term (already weighted terms are not; weights in config.loss).
+    total loss, and (each term, unweighted (weights in config.loss); the translations made,
+    held fixed: ``x_ba`` [B, P] observed -> synthetic and ``x_ab`` synthetic -> observed,
+    empty when no cross-domain term is weighted).
     """
     ae, disc = _models(config)
     w = config.loss
@@ -182,18 +210,29 @@ def generator_loss(
         "recon_x_b": losses.masked_l1(x_b_rec, x_b, m_b),
     }
     total = w.recon_x * (terms["recon_x_a"] + terms["recon_x_b"])
+    fakes: dict[str, Array] = {}
+    x_ab = None
     if max(w.gan, w.recon_s, w.recon_c, w.cycle) > 0:  # the unpaired cross-domain terms
         x_ba = _cross(gen, x_b, c_b, s_a, "b", config)
         x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
+        fakes = {"x_ba": jax.lax.stop_gradient(x_ba), "x_ab": jax.lax.stop_gradient(x_ab)}
         c_b_rec, s_a_rec = enc(gen["a"], x_ba)
         c_a_rec, s_b_rec = enc(gen["b"], x_ab)
+
+        def seen_b(x: Array) -> Array:  # what the observed domain's discriminator sees
+            if not w.gan_measured:
+                return x
+            return as_measured(x, batch["w_b"], jax.random.fold_in(key, 7))
+
+        # the reference holds the target content code fixed (loss.detach_content)
+        hold = jax.lax.stop_gradient if w.detach_content else (lambda v: v)
         terms.update(
             recon_s_a=losses.l1(s_a_rec, s_a),
             recon_s_b=losses.l1(s_b_rec, s_b),
-            recon_c_a=losses.l1(c_a_rec, c_a),
-            recon_c_b=losses.l1(c_b_rec, c_b),
+            recon_c_a=losses.l1(c_a_rec, hold(c_a)),
+            recon_c_b=losses.l1(c_b_rec, hold(c_b)),
             gan_a=losses.lsgan_generator(disc.apply({"params": dis["a"]}, x_ba)),
-            gan_b=losses.lsgan_generator(disc.apply({"params": dis["b"]}, x_ab)),
+            gan_b=losses.lsgan_generator(disc.apply({"params": dis["b"]}, seen_b(x_ab))),
         )
         total = (
             total
@@ -207,6 +246,17 @@ def generator_loss(
             terms["cycle_a"] = losses.masked_l1(cycle_a, x_a, m_a)
             terms["cycle_b"] = losses.masked_l1(cycle_b, x_b, m_b)
             total = total + w.cycle * (terms["cycle_a"] + terms["cycle_b"])
+    if w.mean_gap > 0:
+        # The translations' mean change must be the mean difference between the two
+        # domains' training sets (no labels: it assumes similar populations, as the GAN).
+        gap = constants["mean_gap"]
+        if x_ab is None:
+            x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
+        moved = (x_ab - x_a).mean(axis=0)
+        known = jnp.isfinite(gap)
+        diff = jnp.where(known, jnp.abs(moved - jnp.where(known, gap, 0.0)), 0.0)
+        terms["mean_gap"] = diff.sum() / jnp.maximum(known.sum(), 1)
+        total = total + w.mean_gap * terms["mean_gap"]
     if w.paired > 0:
         # The synthetic partners (same labels) translated with each observed spectrum's own
         # style must give that spectrum; rows without a partner have pw = 0.
@@ -214,7 +264,7 @@ def generator_loss(
         mask = jnp.where(batch["pw"] > 0, batch["w_b"], 0.0)
         terms["paired"] = losses.masked_l1(x_pb, x_b, mask)
         total = total + w.paired * terms["paired"]
-    return total, terms
+    return total, (terms, fakes)
 
 
 def translate(gen: Any, x: Array, source: str, style: Array, config: ConfigDict) -> Array:
@@ -240,16 +290,32 @@ def translate(gen: Any, x: Array, source: str, style: Array, config: ConfigDict)
 
 
 def discriminator_loss(
-    dis: Any, gen: Any, batch: dict[str, Array], key: Array, config: ConfigDict
+    dis: Any,
+    gen: Any,
+    batch: dict[str, Array],
+    key: Array,
+    config: ConfigDict,
+    fakes: dict[str, Array] | None = None,
 ) -> tuple[Array, dict[str, Array]]:
-    """LSGAN loss of both discriminators against translations of the current generators."""
+    """LSGAN loss of both discriminators: real spectra against ``fakes`` (``x_ba``,
+    ``x_ab`` [B, P], e.g. those of the generator step), or, when None, against fresh
+    translations by the generators ``gen`` with random styles."""
     _, disc = _models(config)
-    style_dim = config.model.style_dim
-    k_a, k_b = jax.random.split(key)
-    b = batch["x_a"].shape[0]
-    x_ba = translate(gen, batch["x_b"], "b", jax.random.normal(k_a, (b, style_dim)), config)
-    x_ab = translate(gen, batch["x_a"], "a", jax.random.normal(k_b, (b, style_dim)), config)
-    x_ba, x_ab = jax.lax.stop_gradient(x_ba), jax.lax.stop_gradient(x_ab)
+    if fakes is None:
+        style_dim = config.model.style_dim
+        k_a, k_b = jax.random.split(key)
+        b = batch["x_a"].shape[0]
+        fakes = {
+            "x_ba": translate(
+                gen, batch["x_b"], "b", jax.random.normal(k_a, (b, style_dim)), config
+            ),
+            "x_ab": translate(
+                gen, batch["x_a"], "a", jax.random.normal(k_b, (b, style_dim)), config
+            ),
+        }
+    x_ba, x_ab = jax.lax.stop_gradient(fakes["x_ba"]), jax.lax.stop_gradient(fakes["x_ab"])
+    if config.loss.gan_measured:
+        x_ab = as_measured(x_ab, batch["w_b"], jax.random.fold_in(key, 7))
 
     def d(p: Any, x: Array) -> list[Array]:
         return disc.apply({"params": p}, x)
@@ -262,20 +328,26 @@ def discriminator_loss(
 
 
 def train_step(
-    state: TrainState, batch: dict[str, Array], config: ConfigDict
+    state: TrainState,
+    batch: dict[str, Array],
+    config: ConfigDict,
+    constants: dict[str, Array] | None = None,
 ) -> tuple[TrainState, dict[str, Array]]:
     """One generator update, then one discriminator update (a pure function; none when
-    ``loss.gan`` is 0)."""
+    ``loss.gan`` is 0). The discriminators see the generator step's own translations
+    (``train.dis_fakes`` "same", the reference's order) or fresh ones by the updated
+    generators ("fresh")."""
     opt = make_optimizer(config.train)
     rng, k_gen, k_dis = jax.random.split(state.rng, 3)
-    (g_total, g_terms), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
-        state.gen_params, state.dis_params, batch, k_gen, config
+    (g_total, (g_terms, fakes)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        state.gen_params, state.dis_params, batch, k_gen, config, constants
     )
     updates, gen_opt = opt.update(g_grads, state.gen_opt, state.gen_params)
     gen_params = optax.apply_updates(state.gen_params, updates)
     if config.loss.gan > 0:
+        same = config.train.dis_fakes == "same"
         (d_total, d_terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
-            state.dis_params, gen_params, batch, k_dis, config
+            state.dis_params, gen_params, batch, k_dis, config, fakes if same else None
         )
         updates, dis_opt = opt.update(d_grads, state.dis_opt, state.dis_params)
         dis_params = optax.apply_updates(state.dis_params, updates)
@@ -293,15 +365,21 @@ def make_mesh() -> Mesh:
 
 
 def make_train_step(
-    config: ConfigDict, mesh: Mesh | None = None
+    config: ConfigDict, mesh: Mesh | None = None, constants: dict[str, Any] | None = None
 ) -> Callable[[TrainState, dict[str, Array]], tuple[TrainState, dict[str, Array]]]:
     """`train_step` jit-compiled: batch sharded over ``mesh`` ("data"), state replicated,
-    the input state donated."""
+    the input state donated; ``constants`` (arrays fixed for the run, see `generator_loss`)
+    are replicated."""
     mesh = make_mesh() if mesh is None else mesh
     replicated = NamedSharding(mesh, PS())
     batch_sharding = NamedSharding(mesh, PS("data"))
+    fixed = None
+    if constants:
+        fixed = {
+            k: jax.device_put(jnp.asarray(v, jnp.float32), replicated) for k, v in constants.items()
+        }
     return jax.jit(
-        lambda s, b: train_step(s, b, config),
+        lambda s, b: train_step(s, b, config, fixed),
         in_shardings=(replicated, batch_sharding),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
@@ -365,6 +443,23 @@ def make_evaluate(config: ConfigDict, wave: np.ndarray) -> Callable:
         }
 
     return evaluate
+
+
+def domain_mean(store: PreparedStore, rows: np.ndarray, max_rows: int = 20_000) -> np.ndarray:
+    """Per-pixel mean flux [P] of ``rows`` of a store over the spectra with data there (NaN
+    where none has); at most ``max_rows`` rows, evenly spaced, are read."""
+    rows = np.asarray(rows)
+    if rows.size > max_rows:
+        rows = rows[np.linspace(0, rows.size - 1, max_rows).astype(np.int64)]
+    total = np.zeros(store.n_pixels)
+    count = np.zeros(store.n_pixels)
+    for lo in range(0, rows.size, 2048):
+        data = store.read(rows[lo : lo + 2048])
+        good = np.nan_to_num(data["weight"], nan=0.0) > 0
+        total += np.where(good, data["flux"], 0.0).sum(axis=0)
+        count += good.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def config_fingerprint(config: ConfigDict) -> str:
@@ -519,7 +614,13 @@ def train_and_evaluate(
         positions = {d: Position(**record["positions"][d]) for d in DOMAINS}
         _truncate_jsonl(work / "metrics.jsonl", step0)
         log.info("resumed from the checkpoint at step %d", step0)
-    step_fn = make_train_step(config, mesh)
+    constants = None
+    if config.loss.mean_gap > 0:
+        gap = domain_mean(store_b, streams["b"].indices) - domain_mean(
+            store_a, streams["a"].indices
+        )
+        constants = {"mean_gap": gap}
+    step_fn = make_train_step(config, mesh, constants)
     evaluate = make_evaluate(config, store_a.wave)
     eval_key = jax.random.PRNGKey(tc.seed + 12345)
 

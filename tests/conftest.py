@@ -12,6 +12,9 @@ from pathlib import Path  # noqa: E402
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from sost_jax.config import load_config, prepare_settings  # noqa: E402
+from sost_jax.mock.survey import make_mock_survey  # noqa: E402
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # Identical train steps compiled by several tests (and CI reruns) load from this cache.
 jax.config.update(
@@ -30,3 +33,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+TINY_GRID = ["mock.grid.teff_step=1500.0", "mock.grid.logg_step=2.5", "mock.grid.feh_step=1.5"]
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The tiny config pointed at a tiny mock survey."""
+    root = tmp_path_factory.mktemp("tinymock")
+    config = load_config("configs/tiny.py", TINY_GRID)
+    make_mock_survey(root, config.mock, prepare_settings(config), 48, 48, 4, progress=False)
+    config.train.synthetic_store = str(root / "synthetic")
+    config.train.observed_store = str(root / "observed")
+    return config

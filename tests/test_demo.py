@@ -56,7 +56,7 @@ def test_demo_writes_stores_figures_and_resumes(tmp_path, capsys):
         assert (work / "libraries" / f"library_{lib}.fits").exists()
         assert (work / "catalogues" / lib / "catalogue.fits").exists()
     # the observed stars' synthetic partners, at their labels plus the demo's label errors
-    pairs = PreparedStore(work / "mock" / "paired")
+    pairs = PreparedStore(work / "pairs")
     observed = PreparedStore(work / "mock" / "observed")
     assert len(pairs) == 40 and flat["n_paired"] == pairs.info["n_paired"] > 20
     offsets = np.abs(pairs.labels - observed.labels)

@@ -102,3 +102,59 @@ def test_cli_pair_writes_the_partner_store(observed, tmp_path, capsys):
     assert len(PreparedStore(tmp_path / "pairs")) == 5
     assert main([*args[:3], "--observed", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "not a prepared store" in capsys.readouterr().err
+
+
+def test_label_errors_have_the_asked_offset_scale_and_noise():
+    from sost_jax.pairing import LabelErrors
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    truth = np.stack(
+        [rng.uniform(3500, 8000, n), rng.uniform(0, 5, n), rng.uniform(-2, 0.5, n)], axis=1
+    )
+    errors = LabelErrors.from_config(
+        [100.0, 0.15, 0.1],
+        {"teff_offset": 80.0, "teff_scale": 1.02, "logg_pull": 0.15, "feh_offset": -0.08},
+    )
+    got = errors.apply(truth, np.random.default_rng(1))
+    # Teff: slope and intercept of a straight-line fit, residual scatter = the noise
+    slope, intercept = np.polyfit(truth[:, 0], got[:, 0], 1)
+    assert slope == pytest.approx(1.02, abs=2e-3) and intercept == pytest.approx(80.0, abs=15)
+    # log g: compressed 15% towards 3.5 dex
+    slope, intercept = np.polyfit(truth[:, 1], got[:, 1], 1)
+    assert slope == pytest.approx(0.85, abs=3e-3)
+    assert intercept / (1 - slope) == pytest.approx(3.5, abs=0.02)
+    # [Fe/H]: offset, noise
+    diff = got[:, 2] - truth[:, 2]
+    assert diff.mean() == pytest.approx(-0.08, abs=2e-3) and diff.std() == pytest.approx(
+        0.1, rel=0.02
+    )
+    np.testing.assert_allclose(errors.systematic(truth)[:, 2], truth[:, 2] - 0.08)
+    with pytest.raises(ValueError, match="unknown label bias"):
+        LabelErrors.from_config([0, 0, 0], {"teff_shift": 1.0})
+    with pytest.raises(ValueError, match="logg_pull"):
+        LabelErrors(logg_pull=1.5)
+
+
+def test_demo_pairs_a_subset_at_accurate_labels():
+    from sost_jax.config import load_config
+    from sost_jax.demo import reference_labels_for_pairs
+
+    rng = np.random.default_rng(2)
+    truth = np.stack(
+        [rng.uniform(4000, 7000, 1000), rng.uniform(1, 5, 1000), rng.uniform(-1, 0.3, 1000)],
+        axis=1,
+    )
+    config = load_config(
+        "configs/cpu.py", ["demo.label_bias.teff_offset=80.0", "demo.pair_fraction=0.05"]
+    )
+    labels = reference_labels_for_pairs(truth, config)
+    paired = np.isfinite(labels).all(axis=1)
+    assert paired.sum() == 50 and np.isnan(labels[~paired]).all()
+    # the subset's labels carry no bias: mean Teff error well inside 80 K
+    assert abs((labels[paired, 0] - truth[paired, 0]).mean()) < 30
+    config.demo.pair_fraction = 1.0
+    biased = reference_labels_for_pairs(truth, config)
+    assert (biased[:, 0] - truth[:, 0]).mean() == pytest.approx(80.0, abs=10)
+    with pytest.raises(ValueError, match="pair_fraction"):
+        load_config("configs/cpu.py", ["demo.pair_fraction=0.0"])

@@ -214,3 +214,58 @@ def test_matched_source_needs_the_synthetic_spectra():
         source(KEY, 3)
     with pytest.raises(ValueError, match="pixels|\\[n, 60\\]"):
         source.partners(syn[:, :10])
+
+
+def _brute_force_partners(syn, obs, weight, ivar, rows):
+    """The partner rule by loops: reduced (weighted) chi2 over each observed spectrum's good
+    pixels, among ``rows``."""
+    best = []
+    for s in syn:
+        dist = []
+        for m in rows:
+            good = weight[m] > 0
+            w = np.where(good, weight[m] if ivar else 1.0, 0.0)
+            diff = np.where(good, s - obs[m], 0.0)
+            dist.append((w * diff**2).sum() / good.sum())
+        best.append(rows[int(np.argmin(dist))])
+    return np.array(best)
+
+
+@pytest.mark.parametrize("weighting", ["mask", "ivar"])
+@pytest.mark.parametrize("min_snr", [0.0, 30.0])
+def test_matched_source_weights_by_ivar_among_bright_spectra(weighting, min_snr):
+    """The paper's partner: the smallest error-weighted chi2 among S/N > 30 spectra."""
+    rng = np.random.default_rng(4)
+    p, n_obs = 50, 40
+    syn = (1.0 + 0.1 * rng.normal(size=(6, p))).astype(np.float32)
+    obs = (syn[rng.integers(0, 6, n_obs)] + 0.05 * rng.normal(size=(n_obs, p))).astype(np.float32)
+    snr = rng.uniform(5.0, 100.0, n_obs)
+    weight = (snr[:, None] ** 2 * rng.uniform(0.5, 1.5, (n_obs, p))).astype(np.float32)
+    weight[3, :10] = 0.0
+    source = st.MatchedObservedStyle(
+        (obs, weight), _encode, D, chunk_size=7, weighting=weighting, min_snr=min_snr, snr=snr
+    )
+    rows = np.flatnonzero(snr >= min_snr)
+    index, _ = source.partners(syn)
+    want = _brute_force_partners(syn, obs, weight, weighting == "ivar", rows)
+    np.testing.assert_array_equal(index, want)
+    assert (snr[index] >= min_snr).all()
+
+
+def test_ivar_matching_without_a_cut_prefers_noisy_spectra():
+    """Why the paper's error-weighted partner needs its S/N cut: a noisy copy wins."""
+    rng = np.random.default_rng(5)
+    syn = (1.0 + 0.1 * rng.normal(size=(1, 40))).astype(np.float32)
+    bright = syn[0] + 0.01 * rng.normal(size=40)
+    faint = syn[0] + 0.2 * rng.normal(size=40)
+    obs = np.stack([bright, faint]).astype(np.float32)
+    weight = np.stack([np.full(40, 1e4), np.full(40, 25.0)]).astype(np.float32)
+    snr = np.array([100.0, 5.0])
+    by_ivar = st.MatchedObservedStyle((obs, weight), _encode, D, weighting="ivar", snr=snr)
+    assert by_ivar.partners(syn)[0][0] == 1
+    cut = st.MatchedObservedStyle((obs, weight), _encode, D, weighting="ivar", min_snr=30, snr=snr)
+    assert cut.partners(syn)[0][0] == 0
+    with pytest.raises(ValueError, match="S/N"):
+        st.MatchedObservedStyle((obs, weight), _encode, D, min_snr=30)
+    with pytest.raises(ValueError, match="S/N >= 500"):
+        st.MatchedObservedStyle((obs, weight), _encode, D, min_snr=500, snr=snr)

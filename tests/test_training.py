@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import TINY_GRID
 
 from sost_jax import losses
-from sost_jax.config import load_config, prepare_settings
-from sost_jax.mock.survey import make_mock_survey
+from sost_jax.config import load_config
 from sost_jax.store import StoreWriter
 from sost_jax.training import (
     TrainingDiverged,
@@ -27,20 +27,6 @@ def _standard_promotion():
     (set for the whole suite in conftest.py) refuses; our own code passes it."""
     with jax.numpy_dtype_promotion("standard"):
         yield
-
-
-TINY_GRID = ["mock.grid.teff_step=1500.0", "mock.grid.logg_step=2.5", "mock.grid.feh_step=1.5"]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny config pointed at a tiny mock survey."""
-    root = tmp_path_factory.mktemp("tinymock")
-    config = load_config("configs/tiny.py", TINY_GRID)
-    make_mock_survey(root, config.mock, prepare_settings(config), 48, 48, 4, progress=False)
-    config.train.synthetic_store = str(root / "synthetic")
-    config.train.observed_store = str(root / "observed")
-    return config
 
 
 def _batch(config, seed=0):
@@ -232,11 +218,11 @@ def test_paired_term_uses_only_rows_with_a_partner(tiny, tmp_path):
     batch = {**_batch(config), "p": pairs["flux"], "pw": pairs["weight"]}
     state = create_train_state(config, jax.random.PRNGKey(0), 400)
     key = jax.random.PRNGKey(2)
-    _, terms = generator_loss(state.gen_params, state.dis_params, batch, key, config)
+    _, (terms, _) = generator_loss(state.gen_params, state.dis_params, batch, key, config)
     assert float(terms["paired"]) > 0
     changed = {**batch, "x_b": batch["x_b"].copy()}
     changed["x_b"][0] += 0.5  # row 0 has no partner: only the unpaired terms see it
-    _, again = generator_loss(state.gen_params, state.dis_params, changed, key, config)
+    _, (again, _) = generator_loss(state.gen_params, state.dis_params, changed, key, config)
     # The observed style of row 0 changes nothing in the other rows' translations.
     assert float(again["paired"]) == pytest.approx(float(terms["paired"]), rel=1e-6)
     assert float(again["recon_x_b"]) != pytest.approx(float(terms["recon_x_b"]), rel=1e-3)
@@ -278,3 +264,59 @@ def test_without_unpaired_terms_only_reconstruction_and_pairs_train(tiny, tmp_pa
     jax.tree.map(
         np.testing.assert_array_equal, dis_before, jax.tree.map(np.asarray, new.dis_params)
     )
+
+
+def test_domain_mean_averages_only_pixels_with_data(tiny):
+    from sost_jax.store import PreparedStore
+    from sost_jax.training import domain_mean
+
+    store = PreparedStore(tiny.train.observed_store)
+    rows = np.arange(0, 40, 3)
+    data = store.read(rows)
+    good = data["weight"] > 0
+    want = np.where(good, data["flux"], 0).sum(0) / np.maximum(good.sum(0), 1)
+    got = domain_mean(store, rows)
+    np.testing.assert_allclose(got[good.any(0)], want[good.any(0)], rtol=1e-6)
+    assert np.isnan(got[~good.any(0)]).all()
+
+
+def test_mean_gap_term_trains_the_mean_change_towards_the_gap(tiny):
+    from sost_jax.training import generator_loss
+
+    config = load_config(None, [])
+    config.update(tiny)
+    config.model.translation = "change"
+    config.loss.gan = config.loss.recon_s = config.loss.recon_c = 0.0
+    config.loss.mean_gap = 10.0
+    config.train.lr = 1e-2
+    # a smooth gap the change decoder can draw (the tiny mock's own is mostly noise)
+    gap = 0.05 * np.sin(np.linspace(0, 6 * np.pi, 400)).astype(np.float32)
+    gap[:10] = np.nan  # unknown pixels are left out
+    state = create_train_state(config, jax.random.PRNGKey(0), 400)
+    batch = _batch(config)
+    key = jax.random.PRNGKey(5)
+    _, (terms, _) = generator_loss(
+        state.gen_params, state.dis_params, batch, key, config, {"mean_gap": jnp.asarray(gap)}
+    )
+    known = np.isfinite(gap)
+    # the change starts at zero: the term is the mean |gap|
+    assert float(terms["mean_gap"]) == pytest.approx(np.abs(gap[known]).mean(), rel=1e-5)
+    step = make_train_step(config, constants={"mean_gap": gap})
+    history = []
+    for _ in range(30):
+        state, metrics = step(state, batch)
+        history.append(float(metrics["mean_gap"]))
+    assert np.mean(history[-3:]) < 0.8 * history[0]
+
+
+def test_as_measured_adds_the_noise_and_mask_of_observed_spectra():
+    from sost_jax.training import as_measured
+
+    x = jnp.full((3, 20_000), 0.8)
+    weight = np.tile(np.array([[100.0], [400.0], [2500.0]]), (1, 20_000)).astype(np.float32)
+    weight[:, :1000] = 0.0  # no data: flux 1, as in the stores
+    out = np.asarray(as_measured(x, jnp.asarray(weight), jax.random.PRNGKey(0)))
+    assert (out[:, :1000] == 1.0).all()
+    sigmas = sorted(float(np.std(row[1000:] - 0.8)) for row in out)
+    np.testing.assert_allclose(sigmas, [0.02, 0.05, 0.1], rtol=0.03)
+    assert abs(float(np.mean(out[:, 1000:])) - 0.8) < 2e-3
