@@ -31,6 +31,12 @@ distance and gap closed of reference, paper and unpaired after 700 / 2000 / 5000
 
     python benchmarks/formulations.py [--workdir DIR] [--only paired,unpaired] [--curve]
     python benchmarks/formulations.py --quick   # the tiny config, a smoke run (not the JSON)
+    python benchmarks/formulations.py --dev --only unpaired --tag lowgan --set loss.gan=0.3
+
+``--dev`` is for choosing a formulation's settings: it prints and writes (to
+``--workdir``/dev.json) only the template distance to the oracle, a property of the library
+that no test star enters, and never touches ``--out``; ``--set`` adds overrides to every
+formulation run and ``--tag`` keeps such variants in their own folders.
 """
 
 from __future__ import annotations
@@ -135,8 +141,16 @@ def _share(first: Path, work: Path) -> None:
             os.symlink((first / part).absolute(), link)
 
 
-def run(name: str, config_file: str, overrides: list[str], work: Path, first: Path | None):
-    """One formulation's demo; its flat result (demo.json) and minutes."""
+def run(
+    name: str,
+    config_file: str,
+    overrides: list[str],
+    work: Path,
+    first: Path | None,
+    show: bool = True,
+) -> dict[str, Any]:
+    """One formulation's demo; its flat result (demo.json) and minutes. ``show`` logs the
+    test-set table (off when choosing settings)."""
     config = load_config(ROOT / config_file, overrides)
     if first is not None and first != work:
         _share(first, work)
@@ -144,7 +158,8 @@ def run(name: str, config_file: str, overrides: list[str], work: Path, first: Pa
     summary = run_demo(config, work, progress=False)
     flat = json.loads(Path(summary["demo_json"]).read_text())
     flat["benchmark_minutes"] = (time.perf_counter() - t0) / 60
-    logging.info("%s: %s", name, summary["table"])
+    if show:
+        logging.info("%s: %s", name, summary["table"])
     return flat
 
 
@@ -164,6 +179,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated formulations")
     parser.add_argument("--curve", action="store_true", help="also 2000 and 5000 steps")
     parser.add_argument("--quick", action="store_true", help="tiny config smoke run")
+    parser.add_argument("--dev", action="store_true", help="template distance only")
+    parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides")
+    parser.add_argument("--tag", default="", help="suffix of the run folders")
     args = parser.parse_args()
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO, force=True)
     logging.getLogger("absl").setLevel(logging.WARNING)
@@ -177,9 +195,27 @@ def main() -> None:
         config_file, overrides = FORMULATIONS[name]
         if args.quick:  # the formulation's settings at the tiny config's sizes
             overrides = [o for o in overrides if o not in CPU_SCALE] + TINY_SCALE
-        work = args.workdir / name
-        flat = run(name, config_file, overrides, work, first)
+        overrides = [*overrides, *args.set]
+        work = args.workdir / (f"{name}_{args.tag}" if args.tag else name)
+        if first is None and (args.workdir / "paired" / "mock").exists():
+            first = args.workdir / "paired"  # a shared mock survey and emulator exist
+        flat = run(name, config_file, overrides, work, first, show=not args.dev)
         first = first or work
+        if args.dev:
+            dev_path = args.workdir / "dev.json"
+            dev = json.loads(dev_path.read_text()) if dev_path.exists() else {}
+            dev[work.name] = {
+                "overrides": overrides,
+                "to_oracle": flat["sost_mean_abs_diff_to_oracle"],
+                "to_oracle_raw": flat["raw_mean_abs_diff_to_oracle"],
+                "train_minutes": flat["train_minutes"],
+            }
+            dev_path.write_text(json.dumps(dev, indent=1) + "\n")
+            print(
+                f"{work.name}: templates {100 * dev[work.name]['to_oracle']:.3f}% from the "
+                f"oracle (raw {100 * flat['raw_mean_abs_diff_to_oracle']:.3f}%)"
+            )
+            continue
         if name == "paired_biased":
             result.update(_keys(flat, "paired", prefix="biased_"))
         else:
@@ -199,6 +235,8 @@ def main() -> None:
                 result.update(_keys(longer, f"{name}_{steps}", prefix="curve_"))
         if not args.quick:
             args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    if args.dev:
+        return
     print(f"{'formulation':<14} {'to oracle':>9}  gap closed Teff / log g / [Fe/H]")
     for name in [n for n in names if n in FORMULATIONS and n != "paired_biased"]:
         gaps = " / ".join(f"{100 * result[f'gap_closed_{lb}_{name}']:.0f}%" for lb in LABELS)

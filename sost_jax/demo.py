@@ -141,16 +141,34 @@ def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path
 
 def _formulation(config: ml_collections.ConfigDict) -> str:
     """One line on how SOST was trained (for the report)."""
-    loss = config.loss
+    loss, demo = config.loss, config.demo
     weights = f"GAN {loss.gan:g}, id {loss.recon_x:g}, content {loss.recon_c:g}, style "
     weights += f"{loss.recon_s:g}, cycle {loss.cycle:g}, paired {loss.paired:g}"
+    weights += f", mean gap {loss.mean_gap:g}" if loss.mean_gap > 0 else ""
     kind = {
         "direct": "the paper's translation (decoder of the observed domain)",
         "change": "translation = synthetic spectrum + a position-aware change decoder",
     }[config.model.translation]
-    noise = ", ".join(f"{v:g}" for v in config.demo.label_noise)
-    pairs = f"; partners at labels with errors ({noise}) K, dex, dex" if loss.paired > 0 else ""
-    return f"{kind}; loss weights {weights}{pairs}; {config.train.steps} steps"
+    extras = [f"{config.model.arch} geometry"]
+    if loss.gan > 0 and loss.gan_measured:
+        extras.append("discriminator sees translations with observed noise")
+    if config.train.min_snr > 0:
+        extras.append(f"observed S/N >= {config.train.min_snr:g}")
+    pairs = ""
+    if loss.paired > 0 and demo.pair_fraction < 1:
+        noise = ", ".join(f"{v:g}" for v in demo.subset_label_noise)
+        pairs = (
+            f"; {100 * demo.pair_fraction:g}% of the observed stars paired at accurate labels "
+            f"(errors {noise} K, dex, dex)"
+        )
+    elif loss.paired > 0:
+        noise = ", ".join(f"{v:g}" for v in demo.label_noise)
+        bias = {k: v for k, v in demo.label_bias.items() if k != "logg_pivot"}
+        biased = any(v != (1.0 if k == "teff_scale" else 0.0) for k, v in bias.items())
+        shown = ", ".join(f"{k} {v:g}" for k, v in demo.label_bias.items())
+        pairs = f"; partners at labels with errors ({noise}) K, dex, dex"
+        pairs += f" and bias ({shown})" if biased else ""
+    return f"{kind}; {', '.join(extras)}; loss weights {weights}{pairs}; {config.train.steps} steps"
 
 
 def _last_validation(run: Path) -> dict[str, float]:

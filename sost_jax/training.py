@@ -178,8 +178,9 @@ def generator_loss(
     gen, dis : dict domain -> params
     batch : dict
         x_a, w_a, x_b, w_b: [B, P] normalised flux and weights of each domain; with
-        ``loss.paired`` > 0 also p, pw: [B, P] the synthetic partners of the x_b rows and
-        their weights (0 where a star has no partner).
+        ``loss.paired`` > 0 also x_p, w_p: [B, P] observed spectra that have synthetic
+        partners (their own batch), and p, pw: [B, P] those partners and their weights (0
+        where a star has no partner).
     key : PRNG key for the random styles drawn from the N(0, 1) prior.
     config : ConfigDict
     constants : dict, optional
@@ -258,11 +259,13 @@ def generator_loss(
         terms["mean_gap"] = diff.sum() / jnp.maximum(known.sum(), 1)
         total = total + w.mean_gap * terms["mean_gap"]
     if w.paired > 0:
-        # The synthetic partners (same labels) translated with each observed spectrum's own
-        # style must give that spectrum; rows without a partner have pw = 0.
-        x_pb = translate(gen, batch["p"], "a", s_b_own, config)
-        mask = jnp.where(batch["pw"] > 0, batch["w_b"], 0.0)
-        terms["paired"] = losses.masked_l1(x_pb, x_b, mask)
+        # The synthetic partners (same labels) of observed spectra x_p, translated with each
+        # observed spectrum's own style, must give that spectrum; rows without a partner
+        # have pw = 0.
+        _, s_p = enc(gen["b"], batch["x_p"])
+        x_pb = translate(gen, batch["p"], "a", s_p, config)
+        mask = jnp.where(batch["pw"] > 0, batch["w_p"], 0.0)
+        terms["paired"] = losses.masked_l1(x_pb, batch["x_p"], mask)
         total = total + w.paired * terms["paired"]
     return total, (terms, fakes)
 
@@ -591,18 +594,26 @@ def train_and_evaluate(
         train_idx, val_idx = split_validation(len(rows), min(tc.n_val, len(rows) // 5), tc.seed)
         train_idx, val_idx = rows[train_idx], rows[val_idx]
         seed = tc.seed * 2 + (0 if d == "a" else 1)
-        partner = paired if d == "b" else None
-        streams[d] = BatchStream(
-            store, train_idx, local_batch, seed, shard=(pid, n_proc), partner=partner
-        )
+        streams[d] = BatchStream(store, train_idx, local_batch, seed, shard=(pid, n_proc))
         data = store.read(val_idx)
         val[d] = {"x": data["flux"], "w": data["weight"]}
+    if paired is not None:  # the paired term draws its own batches from stars with partners
+        has = np.concatenate([(c["weight"] > 0).any(axis=1) for _, c in paired.iter_chunks(4096)])
+        rows = streams["b"].indices[has[streams["b"].indices]]
+        if rows.size < max(tc.batch_size, 2):
+            raise ValueError(
+                f"only {rows.size} observed training spectra have a synthetic partner in "
+                f"{paired.root}: too few for batches of {tc.batch_size}"
+            )
+        streams["p"] = BatchStream(
+            store_b, rows, local_batch, tc.seed * 2 + 7, shard=(pid, n_proc), partner=paired
+        )
 
     state = create_train_state(config, jax.random.PRNGKey(tc.seed), n_pixels)
     state = jax.device_put(state, NamedSharding(mesh, PS()))
     manager = checkpoints.make_manager(work, tc.keep_checkpoints)
     fingerprint = config_fingerprint(config)
-    positions = {d: Position() for d in DOMAINS}
+    positions = {d: Position() for d in streams}
     restored = checkpoints.restore_latest(manager, state)
     if restored is not None:
         step0, state, record = restored
@@ -611,7 +622,7 @@ def train_and_evaluate(
                 f"{work} holds checkpoints of a different model (config fingerprint "
                 f"{record.get('fingerprint')} vs {fingerprint}); use another workdir"
             )
-        positions = {d: Position(**record["positions"][d]) for d in DOMAINS}
+        positions = {d: Position(**record["positions"][d]) for d in streams}
         _truncate_jsonl(work / "metrics.jsonl", step0)
         log.info("resumed from the checkpoint at step %d", step0)
     constants = None
@@ -625,24 +636,25 @@ def train_and_evaluate(
     eval_key = jax.random.PRNGKey(tc.seed + 12345)
 
     start = int(state.step)
-    iters = {d: streams[d].iterate(positions[d], tc.prefetch) for d in DOMAINS}
+    iters = {d: streams[d].iterate(positions[d], tc.prefetch) for d in streams}
     bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc="train", unit="step")
     last_val: dict[str, float] = {}
     t_loop, n_done = time.perf_counter(), 0
     try:
         for step in range(start, tc.steps):
-            (batch_a, positions["a"]), (batch_b, positions["b"]) = (
-                next(iters["a"]),
-                next(iters["b"]),
-            )
+            got = {}
+            for d, it in iters.items():
+                got[d], positions[d] = next(it)
             local = {
-                "x_a": batch_a["x"],
-                "w_a": batch_a["w"],
-                "x_b": batch_b["x"],
-                "w_b": batch_b["w"],
+                "x_a": got["a"]["x"],
+                "w_a": got["a"]["w"],
+                "x_b": got["b"]["x"],
+                "w_b": got["b"]["w"],
             }
-            if paired is not None:
-                local.update(p=batch_b["p"], pw=batch_b["pw"])
+            if "p" in got:
+                local.update(
+                    x_p=got["p"]["x"], w_p=got["p"]["w"], p=got["p"]["p"], pw=got["p"]["pw"]
+                )
             state, metrics = step_fn(state, device_batch(local, mesh))
             values = {k: float(v) for k, v in metrics.items()}
             n_done += 1

@@ -215,13 +215,15 @@ def test_paired_term_uses_only_rows_with_a_partner(tiny, tmp_path):
     config.update(tiny)
     config.loss.paired = 10.0
     pairs = PreparedStore(_paired_copy(tiny, tmp_path)).read(np.arange(4))
-    batch = {**_batch(config), "p": pairs["flux"], "pw": pairs["weight"]}
+    batch = _batch(config)
+    batch.update(x_p=batch["x_b"], w_p=batch["w_b"], p=pairs["flux"], pw=pairs["weight"])
     state = create_train_state(config, jax.random.PRNGKey(0), 400)
     key = jax.random.PRNGKey(2)
     _, (terms, _) = generator_loss(state.gen_params, state.dis_params, batch, key, config)
     assert float(terms["paired"]) > 0
     changed = {**batch, "x_b": batch["x_b"].copy()}
     changed["x_b"][0] += 0.5  # row 0 has no partner: only the unpaired terms see it
+    changed["x_p"] = changed["x_b"]
     _, (again, _) = generator_loss(state.gen_params, state.dis_params, changed, key, config)
     # The observed style of row 0 changes nothing in the other rows' translations.
     assert float(again["paired"]) == pytest.approx(float(terms["paired"]), rel=1e-6)
@@ -255,7 +257,8 @@ def test_without_unpaired_terms_only_reconstruction_and_pairs_train(tiny, tmp_pa
     config.loss.paired = 10.0
     config.loss.gan = config.loss.recon_s = config.loss.recon_c = 0.0
     pairs = PreparedStore(_paired_copy(tiny, tmp_path)).read(np.arange(4))
-    batch = {**_batch(config), "p": pairs["flux"], "pw": pairs["weight"]}
+    batch = _batch(config)
+    batch.update(x_p=batch["x_b"], w_p=batch["w_b"], p=pairs["flux"], pw=pairs["weight"])
     state = create_train_state(config, jax.random.PRNGKey(0), 400)
     dis_before = jax.tree.map(np.asarray, state.dis_params)
     new, metrics = make_train_step(config)(state, batch)
@@ -320,3 +323,34 @@ def test_as_measured_adds_the_noise_and_mask_of_observed_spectra():
     sigmas = sorted(float(np.std(row[1000:] - 0.8)) for row in out)
     np.testing.assert_allclose(sigmas, [0.02, 0.05, 0.1], rtol=0.03)
     assert abs(float(np.mean(out[:, 1000:])) - 0.8) < 2e-3
+
+
+def test_paired_batches_come_only_from_stars_with_a_partner(tiny, tmp_path, monkeypatch):
+    """A small paired subset (an APOGEE-like overlap) still fills every paired batch."""
+    from sost_jax import training
+
+    config = load_config(None, [])
+    config.update(tiny)
+    config.model.translation = "change"
+    config.loss.paired = 10.0
+    config.train.steps = 2
+    paired_rows = [3, 7, 11, 20, 30, 41]
+    config.train.paired_store = _paired_copy(
+        tiny, tmp_path, unpaired=[i for i in range(48) if i not in paired_rows]
+    )
+    seen = []
+    real_stream = training.BatchStream
+
+    def spy(store, indices, *args, **kwargs):
+        if kwargs.get("partner") is not None:
+            seen.append(np.asarray(indices))
+        return real_stream(store, indices, *args, **kwargs)
+
+    monkeypatch.setattr(training, "BatchStream", spy)
+    assert train_and_evaluate(config, tmp_path / "run", progress=False)["step"] == 2
+    assert len(seen) == 1 and set(seen[0]) <= set(paired_rows) and len(seen[0]) >= 4
+    config.train.paired_store = _paired_copy(
+        tiny, tmp_path / "few", unpaired=[i for i in range(48) if i not in (3,)]
+    )
+    with pytest.raises(ValueError, match="too few"):
+        train_and_evaluate(config, tmp_path / "run2", progress=False)
