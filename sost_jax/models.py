@@ -7,8 +7,8 @@ decoder) and two `MultiScaleDiscriminator` s. Arrays are channels-last: spectra 
 Sizes (paper, Table A.1 of Yan et al.): width 64, 2 down-samplings, 3 residual blocks of
 kernel 7, style code 8, MLP 256. Parameter counts at those settings: encoders 3,208,456,
 decoder with its MLP 3,776,513, multi-scale discriminator 2,072,643, both for ``arch``
-"reference" and "padded" (`tests/test_models.py` checks them against counts taken from the
-reference code's own modules).
+"reference" and "padded" (`tests/test_reference_port.py` checks them against counts taken
+from the reference code's own modules).
 
 Two geometries (``model.arch``):
 

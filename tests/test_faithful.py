@@ -162,7 +162,7 @@ def test_discriminators_step_on_the_generator_steps_own_fakes(tiny, fakes):
     assert same == (fakes == "same")
 
 
-@pytest.mark.parametrize("name", ["reference.py", "paper.py"])
+@pytest.mark.parametrize("name", ["reference.py", "paper.py", "cpu_unpaired.py"])
 def test_faithful_configs_validate_and_train(tiny, tmp_path, name):
     config = load_config(
         ROOT / "configs" / name,
@@ -185,8 +185,9 @@ def test_faithful_configs_validate_and_train(tiny, tmp_path, name):
     )
     for key in ("synthetic_store", "observed_store"):
         config.train[key] = tiny.train[key]
-    assert config.model.arch == "reference" and config.loss.detach_content
+    assert config.loss.detach_content and config.loss.paired == 0.0
     assert config.loss.cycle == 1.0 and config.train.weight_decay == 0.0
+    assert (config.model.arch == "reference") == (name != "cpu_unpaired.py")
     out = train_and_evaluate(config, tmp_path / "run", progress=False)
     assert out["step"] == 3 and np.isfinite(out["val_cycle_b"])
 
