@@ -185,9 +185,13 @@ def test_faithful_configs_validate_and_train(tiny, tmp_path, name):
     )
     for key in ("synthetic_store", "observed_store"):
         config.train[key] = tiny.train[key]
-    assert config.loss.detach_content and config.loss.paired == 0.0
-    assert config.loss.cycle == 1.0 and config.train.weight_decay == 0.0
-    assert (config.model.arch == "reference") == (name != "cpu_unpaired.py")
+    assert config.loss.paired == 0.0 and config.train.weight_decay == 0.0
+    if name == "cpu_unpaired.py":  # label-free: the mean-gap term, no adversarial terms
+        assert config.loss.mean_gap > 0 and config.loss.gan == 0.0
+        assert config.model.translation == "change" and config.model.arch == "padded"
+    else:
+        assert config.model.arch == "reference" and config.loss.detach_content
+        assert config.loss.cycle == 1.0 and config.loss.mean_gap == 0.0
     out = train_and_evaluate(config, tmp_path / "run", progress=False)
     assert out["step"] == 3 and np.isfinite(out["val_cycle_b"])
 
