@@ -47,3 +47,22 @@ def tiny(tmp_path_factory):
     config.train.synthetic_store = str(root / "synthetic")
     config.train.observed_store = str(root / "observed")
     return config
+
+
+def tiny_batch(config, seed=0):
+    """Four spectra of each domain of the tiny mock, from row ``seed`` on, as a batch."""
+    import numpy as np
+
+    from sost_jax.store import PreparedStore
+
+    a = PreparedStore(config.train.synthetic_store).read(np.arange(seed, seed + 4))
+    b = PreparedStore(config.train.observed_store).read(np.arange(seed, seed + 4))
+    return {"x_a": a["flux"], "w_a": a["weight"], "x_b": b["flux"], "w_b": b["weight"]}
+
+
+@pytest.fixture
+def standard_promotion():
+    """optax's Adam mixes Python floats with its int32 step count, which strict promotion
+    (set for the whole suite above) refuses; our own code passes it."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield

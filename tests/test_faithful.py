@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_batch as _batch
 
 from sost_jax import losses
 from sost_jax.config import load_config
@@ -28,23 +29,11 @@ from sost_jax.training import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _standard_promotion():
-    """optax's Adam mixes Python floats with its int32 step count (see test_training)."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
+pytestmark = pytest.mark.usefixtures("standard_promotion")
 
 
-def _batch(config, seed=0):
-    from sost_jax.store import PreparedStore
-
-    a = PreparedStore(config.train.synthetic_store).read(np.arange(seed, seed + 4))
-    b = PreparedStore(config.train.observed_store).read(np.arange(seed, seed + 4))
-    return {"x_a": a["flux"], "w_a": a["weight"], "x_b": b["flux"], "w_b": b["weight"]}
-
-
-def _adain_scale(init: str) -> float:
-    """Mean |AdaIN parameter| the style MLP gives for N(0, 1) styles at the paper's sizes."""
+def _adain_scale(init: str) -> tuple[float, dict]:
+    """Mean |AdaIN parameter| for N(0, 1) styles at the paper's sizes, and the parameters."""
     config = load_config(None, [f"model.init={init!r}"])
     ae = AutoEncoder(config.model)
     params = ae.init(jax.random.PRNGKey(0), jnp.ones((1, 400)))["params"]

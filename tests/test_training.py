@@ -8,6 +8,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from conftest import TINY_GRID
+from conftest import tiny_batch as _batch
 
 from sost_jax import losses
 from sost_jax.config import load_config
@@ -20,21 +21,7 @@ from sost_jax.training import (
     training_rows,
 )
 
-
-@pytest.fixture(autouse=True)
-def _standard_promotion():
-    """optax's Adam mixes Python floats with its int32 step count, which strict promotion
-    (set for the whole suite in conftest.py) refuses; our own code passes it."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
-
-
-def _batch(config, seed=0):
-    from sost_jax.store import PreparedStore
-
-    a = PreparedStore(config.train.synthetic_store).read(np.arange(seed, seed + 4))
-    b = PreparedStore(config.train.observed_store).read(np.arange(seed, seed + 4))
-    return {"x_a": a["flux"], "w_a": a["weight"], "x_b": b["flux"], "w_b": b["weight"]}
+pytestmark = pytest.mark.usefixtures("standard_promotion")
 
 
 def test_a_few_steps_reduce_the_reconstruction_loss(tiny):
