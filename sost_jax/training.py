@@ -250,6 +250,11 @@ def generator_loss(
     if w.mean_gap > 0:
         # The translations' mean change must be the mean difference between the two
         # domains' training sets (no labels: it assumes similar populations, as the GAN).
+        if not constants or "mean_gap" not in constants:
+            raise ValueError(
+                "loss.mean_gap > 0 needs the two training sets' mean difference: "
+                "constants={'mean_gap': domain_mean(observed) - domain_mean(synthetic)}"
+            )
         gap = constants["mean_gap"]
         if x_ab is None:
             x_ab = _cross(gen, x_a, c_a, s_b, "a", config)

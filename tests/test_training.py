@@ -291,6 +291,8 @@ def test_mean_gap_term_trains_the_mean_change_towards_the_gap(tiny):
     known = np.isfinite(gap)
     # the change starts at zero: the term is the mean |gap|
     assert float(terms["mean_gap"]) == pytest.approx(np.abs(gap[known]).mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="mean difference"):
+        generator_loss(state.gen_params, state.dis_params, batch, key, config)
     step = make_train_step(config, constants={"mean_gap": gap})
     history = []
     for _ in range(30):
