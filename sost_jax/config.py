@@ -111,8 +111,8 @@ def default_config() -> ml_collections.ConfigDict:
             "dtype": "float32",
         }
     )
-    # Loss weights: the paper's (GAN 1, id 10, content 1, style 1, no cycle);
-    # configs/reference.py has the reference code's (id 5, content 20, style 1, cycle 1).
+    # Loss weights, sost-jax's defaults (GAN 1, id 10, content 1, style 1, no cycle);
+    # configs/paper.py and configs/reference.py hold the paper's and the reference code's.
     # recon_weighting "mask": reconstruction L1 only over pixels with data; "none": all.
     c.loss = ml_collections.ConfigDict(
         {
