@@ -43,6 +43,7 @@ from sost_jax.config import (
 )
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.mock.survey import example_spectra, make_mock_survey
+from sost_jax.pairing import LabelErrors
 from sost_jax.plots import plot_parameter_distribution, plot_spectra_panels
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,6 @@ def reference_labels_for_pairs(truth: np.ndarray, config: ml_collections.ConfigD
     has accurate labels instead (truth plus ``demo.subset_label_noise``) and every other star
     NaN labels, so no partner.
     """
-    from sost_jax.pairing import LabelErrors
-
     demo = config.demo
     rng = np.random.default_rng([config.mock.seed, 11])
     labels = LabelErrors.from_config(demo.label_noise, demo.label_bias.to_dict()).apply(truth, rng)
@@ -163,8 +162,9 @@ def _formulation(config: ml_collections.ConfigDict) -> str:
         )
     elif loss.paired > 0:
         noise = ", ".join(f"{v:g}" for v in demo.label_noise)
-        bias = {k: v for k, v in demo.label_bias.items() if k != "logg_pivot"}
-        biased = any(v != (1.0 if k == "teff_scale" else 0.0) for k, v in bias.items())
+        errors = LabelErrors.from_config(demo.label_noise, demo.label_bias.to_dict())
+        # any systematic part set (the pivot alone changes nothing)
+        biased = errors != LabelErrors(noise=errors.noise, logg_pivot=errors.logg_pivot)
         shown = ", ".join(f"{k} {v:g}" for k, v in demo.label_bias.items())
         pairs = f"; partners at labels with errors ({noise}) K, dex, dex"
         pairs += f" and bias ({shown})" if biased else ""

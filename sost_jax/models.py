@@ -32,8 +32,8 @@ of the discriminators (``dis.leaky_slope``: 0.1 in the reference). AdaIN paramet
 always passed to the decoder as an argument (the reference assigned them onto modules at
 run time). ``model.init`` / ``dis.init`` "reference" initialise like the reference
 (convolution weights N(0, 0.02), biases, linear layers and LayerNorm scales at PyTorch's
-defaults); "kaiming" is He-normal for the generator, N(0, 0.02) and zero biases for the
-discriminators.
+defaults); otherwise the generator is He-normal (``model.init`` "kaiming") and the
+discriminators N(0, 0.02) with zero biases (``dis.init`` "normal").
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ EPS = 1e-5
 
 _GEN_INIT = nn.initializers.kaiming_normal()
 _DIS_INIT = nn.initializers.normal(0.02)
-ARCHS = ("reference", "padded")
 
 
 def _uniform(bound: float) -> Any:
@@ -317,19 +316,13 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, s: Array) -> Array:
         for i in range(self.n_layers):
-            fan_in = s.shape[-1]
+            features = self.n_out if i == self.n_layers - 1 else self.hidden
             if self.scheme == "reference":
-                bound = 1.0 / math.sqrt(fan_in)
-                dense = nn.Dense(
-                    self.n_out if i == self.n_layers - 1 else self.hidden,
-                    kernel_init=_uniform(bound),
-                    bias_init=_uniform(bound),
-                )
+                bound = 1.0 / math.sqrt(s.shape[-1])
+                inits = dict(kernel_init=_uniform(bound), bias_init=_uniform(bound))
             else:
-                dense = nn.Dense(
-                    self.n_out if i == self.n_layers - 1 else self.hidden, kernel_init=_GEN_INIT
-                )
-            s = dense(s)
+                inits = dict(kernel_init=_GEN_INIT)
+            s = nn.Dense(features, **inits)(s)
             if i < self.n_layers - 1:
                 s = nn.relu(s)
         return s

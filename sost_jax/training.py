@@ -627,7 +627,8 @@ def train_and_evaluate(
                 f"{work} holds checkpoints of a different model (config fingerprint "
                 f"{record.get('fingerprint')} vs {fingerprint}); use another workdir"
             )
-        positions = {d: Position(**record["positions"][d]) for d in streams}
+        # a checkpoint from before the paired stream existed has no position for it
+        positions = {d: Position(**record["positions"].get(d, {})) for d in streams}
         _truncate_jsonl(work / "metrics.jsonl", step0)
         log.info("resumed from the checkpoint at step %d", step0)
     constants = None
