@@ -79,7 +79,6 @@ from sost_jax.library import (  # noqa: E402
     Library,
     make_libraries,
     read_library,
-    translator_from_run,
 )
 from sost_jax.matching import make_matcher  # noqa: E402
 from sost_jax.pairing import paired_store  # noqa: E402
@@ -88,6 +87,7 @@ from sost_jax.preprocess import normalise  # noqa: E402
 from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402
 from sost_jax.styles import style_source_from_spec  # noqa: E402
 from sost_jax.training import train_and_evaluate  # noqa: E402
+from sost_jax.translation import translator_from_run  # noqa: E402
 
 LIBRARIES = {"raw": "raw Kurucz", "sost": "SOST", "empirical": "training pool"}
 # Measured before with a simpler protocol (polynomial upper-envelope normalisation, two-best
@@ -344,6 +344,36 @@ def print_comparison(tables: dict[str, dict], result: dict[str, Any]) -> None:
     )
 
 
+def formulation_keys(by_formulation: dict[str, dict], raw: dict[str, dict]) -> dict[str, Any]:
+    """Flat keys per formulation: bias, scatter and their ratios to the raw library's."""
+    out: dict[str, Any] = {}
+    for name, f in by_formulation.items():
+        for label in LABEL_NAMES:
+            s, r = f["table"][label], raw[label]
+            out[f"bias_{label}_{name}"] = s["bias"]
+            out[f"scatter_{label}_{name}"] = s["scatter"]
+            out[f"scatter_ratio_{label}_{name}"] = s["scatter"] / r["scatter"]
+            out[f"abs_bias_ratio_{label}_{name}"] = (
+                abs(s["bias"]) / abs(r["bias"]) if r["bias"] else float("nan")
+            )
+        out[f"oracle_rms_sost_median_{name}"] = f["oracle"]["oracle_rms_sost_median"]
+        out[f"train_minutes_{name}"] = f["minutes"]
+    return out
+
+
+def print_formulations(by_formulation: dict[str, dict], result: dict[str, Any]) -> None:
+    if not by_formulation:
+        return
+    print("\nSOST formulations (scatter ratio to raw Kurucz, Teff / log g / [Fe/H]; bias):")
+    for name in by_formulation:
+        ratios = " / ".join(f"{result[f'scatter_ratio_{n}_{name}']:.2f}" for n in LABEL_NAMES)
+        biases = ", ".join(
+            f"{result[f'bias_{n}_{name}']:+.{0 if n == 'teff' else 2}f}" for n in LABEL_NAMES
+        )
+        rms = result[f"oracle_rms_sost_median_{name}"]
+        print(f"  {name:<13} {ratios}   bias {biases}   templates at own labels rms {rms:.4f}")
+
+
 def flat_result(
     tables: dict[str, dict], matched: dict[str, dict], config, numbers: dict[str, Any]
 ) -> dict[str, Any]:
@@ -414,8 +444,77 @@ def flat_result(
 # --------------------------------------------------------------------------- main
 
 
-def run(config, work: Path, dev: bool, t0: float) -> dict[str, Any]:
-    """The whole protocol in ``work``; returns the tables, the matched pairs and numbers."""
+#: Where a formulation's objective and network live: these keys are read from its config
+#: file and set on the benchmark's config; its scale (width, steps, batch, learning rate),
+#: data and S/N cuts (MILES has no error spectra) stay the benchmark's.
+METHOD_KEYS = (
+    "model.arch",
+    "model.init",
+    "model.pad_mode",
+    "model.translation",
+    "dis.init",
+    "dis.pad_mode",
+    "dis.leaky_slope",
+    "dis.downsample",
+    "loss",
+    "train.beta1",
+    "train.beta2",
+    "train.weight_decay",
+    "train.dis_fakes",
+    "library.match_weight",
+)
+#: name -> (config file whose METHOD_KEYS are taken, or None for the benchmark's own paired
+#: config; fraction of the pool paired at its MILES labels; extra overrides).
+FORMULATIONS: dict[str, tuple[str | None, float, list[str]]] = {
+    "paired": (None, 1.0, []),
+    "unpaired": ("configs/cpu_unpaired.py", 0.0, []),
+    "reference": ("configs/reference.py", 0.0, []),
+    "paper": ("configs/paper.py", 0.0, []),
+    "subsetpaired": (None, 0.05, []),
+    "semipaired": (None, 0.05, ["loss.mean_gap=10.0"]),
+}
+
+
+def formulation_config(config, name: str):
+    """The benchmark's config with formulation ``name``'s objective and network."""
+    source, _, extra = FORMULATIONS[name]
+    out = copy.deepcopy(config)
+    if source is not None:
+        method = load_config(ROOT / source)
+        for key in METHOD_KEYS:
+            section, _, field = key.partition(".")
+            if field:
+                out[section][field] = method[section][field]
+            else:
+                out[section] = copy.deepcopy(method[section])
+    for item in extra:
+        key, _, value = item.partition("=")
+        section, field = key.split(".")
+        out[section][field] = type(out[section][field])(value)
+    return out
+
+
+def pair_labels(pool: PreparedStore, fraction: float, seed: int) -> np.ndarray:
+    """The pool's MILES labels on a random ``fraction`` of its stars, NaN on the others."""
+    labels = np.asarray(pool.labels, np.float32)
+    if fraction >= 1:
+        return labels
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(labels), bool)
+    keep[rng.choice(len(labels), size=max(1, round(fraction * len(labels))), replace=False)] = 1
+    return np.where(keep[:, None], labels, np.nan).astype(np.float32)
+
+
+def run(
+    config, work: Path, dev: bool, t0: float, formulations: list[str] | None = None
+) -> dict[str, Any]:
+    """The whole protocol in ``work``; returns the tables, the matched pairs and numbers.
+
+    ``formulations`` (names of FORMULATIONS) each train their own SOST on the same prepared
+    stars, emulator and synthetic domain; default the config's own formulation alone. The
+    first one's SOST library is the "sost" row of the tables; every one's table is in
+    ``by_formulation``.
+    """
     weights = config.miles.match_weights
     if weights not in ("uniform", "store"):
         raise ValueError(f"miles.match_weights must be uniform or store, not {weights!r}")
@@ -443,14 +542,93 @@ def run(config, work: Path, dev: bool, t0: float) -> dict[str, Any]:
 
     pool_labels = np.asarray(pool.labels, np.float64)
     syn = synthetic_domain(emulator, pool_labels, config, work / "synthetic")
+    data = pool.read(np.arange(len(pool)))
+    libraries = {
+        "empirical": Library(pool.wave, data["flux"], data["labels"], {"kind": "empirical"})
+    }
+    matched, by_formulation = {}, {}
+    numbers: dict[str, Any] = {}
+    for i, name in enumerate(formulations or [None]):
+        f_config = config if name is None else formulation_config(config, name)
+        f_work = work if name is None else work / name
+        sost, trained, oracle, made, n_partners = train_formulation(
+            f_config, name, f_work, emulator, emulator_path, (pool, syn, test), t0
+        )
+        f_matched, _ = estimate(sost, test, f_work / "infer_sost", config)
+        by_formulation[name] = {
+            "table": summary_table(f_matched),
+            "oracle": oracle,
+            "steps_per_s": trained["steps_per_s"],
+            "minutes": trained["minutes"],
+        }
+        if i > 0:
+            continue
+        libraries["raw"], libraries["sost"] = read_library(made["raw"]), sost
+        matched[LIBRARIES["sost"]] = f_matched
+        numbers.update(
+            {
+                "formulation": name or "config",
+                "n_templates": made["n_templates"],
+                "n_style_partners": n_partners,
+                "sost_train_steps_per_s": trained["steps_per_s"],
+                "sost_train_minutes": trained["minutes"],
+                **{f"sost_{k}": v for k, v in trained.items() if k.startswith("val_")},
+                **oracle,
+            }
+        )
+    for key in ("raw", "empirical"):
+        matched[LIBRARIES[key]], _ = estimate(libraries[key], test, work / f"infer_{key}", config)
+    tables = {title: summary_table(matched[title]) for title in LIBRARIES.values()}
+    log(t0, f"estimated {len(test)} test stars with each library")
+    numbers.update(
+        {
+            "dev": dev,
+            "n_test": len(test),
+            "n_train": len(pool),
+            "n_templates_empirical": len(pool),
+            "n_ck04_models": len(ck04),
+            "n_synthetic_store": len(syn),
+            "n_pixels": pool.n_pixels,
+            "emulator_epochs": report["epochs"],
+            "emulator_val_median_abs_residual": report["val_median_abs_residual"],
+            "emulator_val_p95_abs_residual": report["val_p95_abs_residual"],
+        }
+    )
+    return {
+        "tables": tables,
+        "matched": matched,
+        "numbers": numbers,
+        "by_formulation": by_formulation if formulations else {},
+        "library_labels": libraries["raw"].labels,
+        "pool_labels": pool_labels,
+    }
+
+
+def train_formulation(
+    config, name: str | None, work: Path, emulator, emulator_path: Path, stores, t0: float
+) -> tuple[Library, dict[str, Any], dict[str, float], dict[str, Any], int]:
+    """Train one formulation's SOST and build its libraries.
+
+    ``stores`` are (pool, synthetic, test). Returns the SOST library, the training summary,
+    the templates' residuals at the test stars' own labels, make_libraries' summary and the
+    number of distinct style partners.
+    """
+    pool, syn, test = stores
     train_config = copy.deepcopy(config)
     train_config.train.synthetic_store = str(syn.root)
     train_config.train.observed_store = str(pool.root)
-    if config.loss.paired > 0:  # each pool star's partner: the emulator at its MILES labels
-        pairs = paired_store(emulator, pool, work / "paired")
+    fraction = 1.0 if name is None else FORMULATIONS[name][1]
+    if config.loss.paired > 0 and fraction > 0:  # partners: the emulator at MILES labels
+        labels = pair_labels(pool, fraction, config.train.seed)
+        pairs = paired_store(emulator, pool, work / "paired", labels=labels)
         train_config.train.paired_store = str(pairs.root)
+    else:
+        train_config.loss.paired = 0.0
     log(
-        t0, f"training SOST: {len(syn)} synthetic, {len(pool)} observed, {config.train.steps} steps"
+        t0,
+        f"training SOST{f' ({name})' if name else ''}: {len(syn)} synthetic, {len(pool)} "
+        f"observed{f' ({fraction:.0%} paired)' if train_config.loss.paired else ''}, "
+        f"{config.train.steps} steps",
     )
     trained = train_and_evaluate(train_config, work / "sost", progress=False)
     log(
@@ -459,7 +637,6 @@ def run(config, work: Path, dev: bool, t0: float) -> dict[str, Any]:
         f"of reconstructions: synthetic {trained['val_recon_a']:.4f}, observed "
         f"{trained['val_recon_b']:.4f}",
     )
-
     made = make_libraries(
         train_config,
         work / "libraries",
@@ -469,51 +646,12 @@ def run(config, work: Path, dev: bool, t0: float) -> dict[str, Any]:
         observed=pool.root,
         progress=False,
     )
-    data = pool.read(np.arange(len(pool)))
-    libraries = {
-        "raw": read_library(made["raw"]),
-        "sost": read_library(made["sost"]),
-        "empirical": Library(pool.wave, data["flux"], data["labels"], {"kind": "empirical"}),
-    }
-    n_partners = len(np.unique(libraries["sost"].columns["partner"]))
-    log(
-        t0,
-        f"libraries: {made['n_templates']} cells -> raw and SOST templates ({n_partners} "
-        f"distinct style partners); {len(pool)} empirical templates",
-    )
-
-    tables, matched = {}, {}
-    for key, title in LIBRARIES.items():
-        matched[title], _ = estimate(libraries[key], test, work / f"infer_{key}", config)
-        tables[title] = summary_table(matched[title])
+    sost = read_library(made["sost"])
+    n_partners = len(np.unique(sost.columns["partner"]))
+    log(t0, f"libraries: {made['n_templates']} cells ({n_partners} distinct style partners)")
     translator = translator_from_run(work / "sost", n_pixels=pool.n_pixels)
     oracle = translation_residuals(emulator, translator, pool, test)
-    log(t0, f"estimated {len(test)} test stars with each library")
-    numbers = {
-        "dev": dev,
-        "n_test": len(test),
-        "n_train": len(pool),
-        "n_templates": made["n_templates"],
-        "n_templates_empirical": len(pool),
-        "n_ck04_models": len(ck04),
-        "n_synthetic_store": len(syn),
-        "n_pixels": pool.n_pixels,
-        "n_style_partners": n_partners,
-        "emulator_epochs": report["epochs"],
-        "emulator_val_median_abs_residual": report["val_median_abs_residual"],
-        "emulator_val_p95_abs_residual": report["val_p95_abs_residual"],
-        "sost_train_steps_per_s": trained["steps_per_s"],
-        "sost_train_minutes": trained["minutes"],
-        **{f"sost_{k}": v for k, v in trained.items() if k.startswith("val_")},
-        **oracle,
-    }
-    return {
-        "tables": tables,
-        "matched": matched,
-        "numbers": numbers,
-        "library_labels": libraries["raw"].labels,
-        "pool_labels": pool_labels,
-    }
+    return sost, trained, oracle, made, n_partners
 
 
 def main() -> None:
@@ -525,6 +663,11 @@ def main() -> None:
         "--select-knots", type=float, nargs="+", metavar="Å", help="compare knot spacings"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--formulations",
+        default="",
+        help=f"comma-separated, from {', '.join(FORMULATIONS)}; the first fills the main keys",
+    )
     parser.add_argument("override", nargs="*", help="config overrides key.path=value")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -532,6 +675,10 @@ def main() -> None:
     if load > 0.5:
         print(f"note: load average {load:.1f} before starting; other work slows this run")
     config = load_config(args.config, args.override)
+    formulations = [n for n in args.formulations.split(",") if n]
+    unknown = sorted(set(formulations) - set(FORMULATIONS))
+    if unknown:
+        raise SystemExit(f"unknown formulations {unknown}; known: {', '.join(FORMULATIONS)}")
     if not (DATA / "miles").is_dir() or not (DATA / "ck04").is_dir():
         raise SystemExit(f"{DATA} lacks miles/ or ck04/: nothing to benchmark")
     if args.select_knots:
@@ -540,18 +687,20 @@ def main() -> None:
     if args.workdir is not None:
         if args.workdir.exists():
             raise SystemExit(f"{args.workdir} exists; give a new folder")
-        out = run(config, args.workdir, args.dev, t0)
+        out = run(config, args.workdir, args.dev, t0, formulations)
     else:
         with tempfile.TemporaryDirectory(prefix="sost-miles-ck04-") as work:
-            out = run(config, Path(work), args.dev, t0)
+            out = run(config, Path(work), args.dev, t0, formulations)
     tables, matched = out["tables"], out["matched"]
     result = flat_result(tables, matched, config, out["numbers"])
+    result.update(formulation_keys(out["by_formulation"], tables[LIBRARIES["raw"]]))
     result["runtime_minutes"] = (time.perf_counter() - t0) / 60
     result["load_average_at_start"] = load
     result["cpu_count"] = os.cpu_count()
     print()
     print(format_table(tables))
     print_comparison(tables, result)
+    print_formulations(out["by_formulation"], result)
     figures_dir, out_path = FIGURES, args.out
     if args.dev:  # the stand-in results never go to benchmarks/results
         if args.workdir is None:

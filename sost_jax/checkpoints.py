@@ -50,3 +50,69 @@ def restore_latest(
         ),
     )
     return step, out["state"], dict(out["record"])
+
+
+def on_device(tree: Any, device: jax.Device | None = None) -> Any:
+    """``tree``'s shapes and dtypes (arrays or ShapeDtypeStructs), placed on one device
+    (default the first local one): the target of a restore outside a training mesh."""
+    sharding = jax.sharding.SingleDeviceSharding(device or jax.local_devices()[0])
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+
+
+def restore_part(
+    workdir: str | os.PathLike,
+    like: dict[str, Any],
+    step: int | None = None,
+    check: Any = None,
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Some fields of a saved train state, without reading the rest (optimiser states).
+
+    Parameters
+    ----------
+    workdir : path
+        A training work directory (``checkpoints/`` inside).
+    like : dict field -> pytree
+        The fields to read (e.g. ``{"gen_params": ...}``), as abstract arrays with their
+        target shardings (`on_device`).
+    step : int, optional
+        The checkpoint; default the latest.
+    check : callable, optional
+        Called with the checkpoint's JSON record before any array is read (e.g. to refuse a
+        checkpoint of another model with a clear message).
+
+    Returns
+    -------
+    (step, the fields, the record)
+
+    Raises
+    ------
+    FileNotFoundError
+        No such checkpoint.
+    """
+    root = Path(workdir).absolute() / "checkpoints"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{Path(workdir)} has no checkpoints/")
+    manager = ocp.CheckpointManager(root)  # read only: no create, no deletion
+    try:
+        step = manager.latest_step() if step is None else int(step)
+        if step is None or step not in manager.all_steps():
+            raise FileNotFoundError(
+                f"{root} has no checkpoint" + ("" if step is None else f" at step {step}")
+            )
+        record = dict(
+            manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))["record"]
+        )
+        if check is not None:
+            check(record)
+        restore_args = ocp.checkpoint_utils.construct_restore_args(like)
+        out = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(
+                    item=like, restore_args=restore_args, partial_restore=True
+                )
+            ),
+        )
+    finally:
+        manager.close()
+    return step, dict(out["state"]), record

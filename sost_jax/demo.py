@@ -207,12 +207,12 @@ def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) 
     from functools import partial
 
     from sost_jax.figures import plot_residuals
-    from sost_jax.training import reconstructions
+    from sost_jax.translation import reconstructions
 
     a = grid.read(np.arange(min(n, len(grid))))
     b = test.read(np.arange(min(n, len(test))))
     m = min(len(a["flux"]), len(b["flux"]))
-    fn = jax.jit(partial(reconstructions, config=translator.config))
+    fn = jax.jit(partial(reconstructions, model=translator.config.model))
     rec = fn(translator.gen_params, a["flux"][:m], b["flux"][:m], jax.random.PRNGKey(0))
     data = {"a": a, "b": b}
     names = {"recon_a": "reconstruction, synthetic", "recon_b": "reconstruction, observed"}
@@ -259,10 +259,11 @@ def run_demo(
     from sost_jax.evaluate import format_table, gap_closed
     from sost_jax.figures import plot_library_coverage, plot_template_gallery
     from sost_jax.io import labels_by_id, read_catalog
-    from sost_jax.library import make_libraries, read_library, translator_from_run
+    from sost_jax.library import make_libraries, read_library
     from sost_jax.library import reference_labels as read_reference
     from sost_jax.report import evaluate_catalogues
     from sost_jax.training import train_and_evaluate
+    from sost_jax.translation import translator_from_run
 
     t0 = time.perf_counter()
     work = Path(workdir)

@@ -16,14 +16,12 @@ The paper's library is built in five steps, one function each:
    the wavelength grid (extension WAVE) and the labels (binary table LABELS).
 5. `read_library`: back to arrays (any FITS reader can open the file too).
 
-`translator_from_run` restores a trained run's generator (the latest checkpoint) and gives
-the jit-compiled translation and the observed domain's style encoder.
+The translation itself (`sost_jax.translation.Translator`) is a trained run's generator.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -40,6 +38,7 @@ from ml_collections import ConfigDict
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.settings import from_mapping
 from sost_jax.styles import MatchedObservedStyle, StyleContext, StyleSource, describe
+from sost_jax.translation import batched, translator_from_run
 
 Array = jax.Array
 
@@ -233,23 +232,6 @@ class Library:
         return int(self.wave.size)
 
 
-def _batched(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], batch: int) -> np.ndarray:
-    """``fn(*rows)`` over the rows of ``arrays`` in batches of ``batch``, concatenated (the
-    last batch is padded by repeating its final row, so that ``fn`` sees one shape).
-    ``arrays`` must hold at least one row."""
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
-    n = arrays[0].shape[0]
-    parts = []
-    for lo in range(0, n, batch):
-        chunks = [a[lo : lo + batch] for a in arrays]
-        rows = chunks[0].shape[0]
-        if rows < batch and n > batch:
-            chunks = [np.concatenate([c, np.repeat(c[-1:], batch - rows, axis=0)]) for c in chunks]
-        parts.append(np.asarray(fn(*chunks), np.float32)[:rows])
-    return np.concatenate(parts)
-
-
 def build_library(
     params: Any,
     generate_fn: Callable[[Any], Any],
@@ -294,7 +276,7 @@ def build_library(
     if wave is None:
         raise ValueError("give the wavelength grid (wave=): generate_fn does not carry one")
     if len(labels):
-        flux = _batched(lambda x: generate_fn(jnp.asarray(x, jnp.float32)), (labels,), batch)
+        flux = batched(lambda x: generate_fn(jnp.asarray(x, jnp.float32)), (labels,), batch)
     else:
         flux = np.zeros((0, np.size(wave)), np.float32)
     info = {"kind": "raw", "n_templates": int(labels.shape[0]), "style_source": "none"}
@@ -356,7 +338,7 @@ def translate_library(
     if styles.shape[0] != n or styles.ndim != 2:
         raise ValueError(f"the style source gave shape {styles.shape}, expected ({n}, d)")
     if n:
-        flux = _batched(
+        flux = batched(
             lambda x, s: translate_fn(jnp.asarray(x), jnp.asarray(s)), (raw.flux, styles), batch
         )
     else:
@@ -474,184 +456,6 @@ def read_library(path: str | os.PathLike) -> Library:
         flux = np.zeros((labels.shape[0], wave.size), np.float32)
     columns = {k: v.astype(str) if v.dtype.kind in "US" else v for k, v in columns.items()}
     return Library(wave, flux, labels, meta, columns)
-
-
-class Translator:
-    """A trained generator, restored from a run: synthetic -> observed translation.
-
-    Attributes
-    ----------
-    config : ConfigDict
-        The run's config.
-    gen_params : dict domain -> params
-    n_pixels, style_dim : int
-    step : int
-        Training step of the checkpoint.
-    checkpoint : str
-        Path of the checkpoint.
-    config_hash : str
-        First 16 hex digits of the sha256 of the run's config.json.
-    batch : int
-        Spectra per compiled call (inputs are split and padded to it).
-    """
-
-    def __init__(
-        self,
-        config: ConfigDict,
-        gen_params: Any,
-        n_pixels: int,
-        step: int,
-        checkpoint: str,
-        config_hash: str,
-        batch: int = 64,
-    ):
-        from sost_jax.models import AutoEncoder
-        from sost_jax.training import translate
-
-        self.config = config
-        self.gen_params = gen_params
-        self.n_pixels = int(n_pixels)
-        self.style_dim = int(config.model.style_dim)
-        self.step = int(step)
-        self.checkpoint = checkpoint
-        self.config_hash = config_hash
-        self.batch = int(batch)
-        ae = AutoEncoder(config.model)
-        self._translate = jax.jit(lambda gen, x, s: translate(gen, x, "a", s, config))
-        self._encode = jax.jit(
-            lambda p, x: ae.apply({"params": p}, x, method=AutoEncoder.encode)[1]
-        )
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        """Provenance for a library."""
-        return {"checkpoint": self.checkpoint, "step": self.step, "config_hash": self.config_hash}
-
-    def _check(self, flux: Any) -> np.ndarray:
-        x = np.asarray(flux, np.float32)
-        if x.ndim != 2 or x.shape[1] != self.n_pixels:
-            raise ValueError(f"flux must be [N, {self.n_pixels}], got {x.shape}")
-        return x
-
-    def __call__(self, flux: Any, styles: Any) -> np.ndarray:
-        """Translate synthetic spectra into the observed domain.
-
-        Parameters
-        ----------
-        flux : [N, P]
-            Normalised synthetic spectra.
-        styles : [N, style_dim]
-            Observed-domain style codes.
-
-        Returns
-        -------
-        float32 [N, P]
-        """
-        x = self._check(flux)
-        s = np.asarray(styles, np.float32)
-        if s.shape != (x.shape[0], self.style_dim):
-            raise ValueError(f"styles must be [{x.shape[0]}, {self.style_dim}], got {s.shape}")
-        if not x.shape[0]:
-            return np.zeros((0, self.n_pixels), np.float32)
-        return _batched(
-            lambda a, b: self._translate(self.gen_params, jnp.asarray(a), jnp.asarray(b)),
-            (x, s),
-            self.batch,
-        )
-
-    def observed_styles(self, flux: Any) -> np.ndarray:
-        """Style codes float32 [N, style_dim] of observed spectra [N, P] (domain b's style
-        encoder)."""
-        x = self._check(flux)
-        if not x.shape[0]:
-            return np.zeros((0, self.style_dim), np.float32)
-        return _batched(
-            lambda a: self._encode(self.gen_params["b"], jnp.asarray(a)), (x,), self.batch
-        )
-
-
-def translator_from_run(
-    workdir: str | os.PathLike,
-    n_pixels: int | None = None,
-    step: int | None = None,
-    batch: int = 64,
-) -> Translator:
-    """Restore a training run's generator for translation.
-
-    Parameters
-    ----------
-    workdir : path
-        A `sost_jax.training.train_and_evaluate` work directory (``config.json`` and
-        ``checkpoints/``).
-    n_pixels : int, optional
-        Spectrum length P; default that of the run's synthetic store.
-    step : int, optional
-        Checkpoint to restore; default the latest.
-    batch : int
-        Spectra per compiled call.
-
-    Returns
-    -------
-    Translator
-        ``translator(flux [N, P], styles [N, d]) -> [N, P]``; also
-        ``translator.observed_styles(flux)``.
-
-    Raises
-    ------
-    FileNotFoundError
-        No config.json or no checkpoint.
-    ValueError
-        The checkpoint was written by a model of other shapes than the config's.
-    """
-    import orbax.checkpoint as ocp
-
-    from sost_jax import checkpoints
-    from sost_jax.config import load_config
-    from sost_jax.store import PreparedStore
-    from sost_jax.training import config_fingerprint, create_train_state
-
-    work = Path(workdir).absolute()
-    config_path = work / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{work} has no config.json: not a training run")
-    if not (work / "checkpoints").is_dir():
-        raise FileNotFoundError(f"{work} has no checkpoints/")
-    config = load_config(config_path)
-    config_hash = hashlib.sha256(config_path.read_bytes()).hexdigest()[:16]
-    if n_pixels is None:
-        if not config.train.synthetic_store:
-            raise ValueError("the run names no synthetic store: give n_pixels")
-        n_pixels = PreparedStore(config.train.synthetic_store).n_pixels
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = jax.eval_shape(lambda: create_train_state(config, jax.random.PRNGKey(0), n_pixels))
-    abstract = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract
-    )
-    manager = checkpoints.make_manager(work, keep=1_000_000)  # read only: nothing is deleted
-    try:
-        step = manager.latest_step() if step is None else int(step)
-        if step is None or step not in manager.all_steps():
-            raise FileNotFoundError(
-                f"{work / 'checkpoints'} has no checkpoint"
-                + ("" if step is None else f" at step {step}")
-            )
-        # The record first: a checkpoint of another model would fail to restore as a state.
-        record = manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
-        fingerprint = dict(record["record"]).get("fingerprint")
-        if fingerprint is not None and fingerprint != config_fingerprint(config):
-            raise ValueError(
-                f"the checkpoint at step {step} belongs to another model than {config_path} "
-                f"describes (fingerprint {fingerprint} vs {config_fingerprint(config)})"
-            )
-        out = manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        )
-    finally:
-        manager.close()
-    checkpoint = str(work / "checkpoints" / str(step))
-    return Translator(
-        config, out["state"].gen_params, n_pixels, step, checkpoint, config_hash, batch
-    )
 
 
 def reference_labels(source: str | os.PathLike) -> np.ndarray:

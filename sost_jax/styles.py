@@ -33,7 +33,7 @@ Fit a two-component mixture to the styles of a set of observed spectra, save it,
 to translate a library::
 
     from sost_jax import styles
-    from sost_jax.library import translator_from_run
+    from sost_jax.translation import translator_from_run
 
     tr = translator_from_run("runs/sost")
     codes = tr.observed_styles(observed_flux)          # [M, d], style encoder of domain b
@@ -462,7 +462,7 @@ class MatchedObservedStyle:
         The observed spectra to choose partners from (normalised; weight 0 on masked pixels).
     encode : callable
         ``encode(flux [B, P]) -> styles [B, d]`` of observed spectra, e.g.
-        `sost_jax.library.Translator.observed_styles`.
+        `sost_jax.translation.Translator.observed_styles`.
     dim : int
         d.
     chunk_size : int

@@ -11,7 +11,6 @@ host's share of the batch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -31,15 +30,15 @@ from jax.sharding import PartitionSpec as PS
 from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
-from sost_jax import checkpoints, losses
+from sost_jax import checkpoints, losses, translation
 from sost_jax.batches import BatchStream, Position, split_validation
 from sost_jax.models import AutoEncoder, MultiScaleDiscriminator
 from sost_jax.store import PreparedStore
+from sost_jax.translation import DOMAINS, codecs, cross, reconstructions, translate
 
 log = logging.getLogger(__name__)
 
 Array = jax.Array
-DOMAINS = ("a", "b")  # a: synthetic, b: observed
 
 
 class TrainingDiverged(RuntimeError):
@@ -86,10 +85,6 @@ def make_optimizer(train: ConfigDict) -> optax.GradientTransformation:
     )
 
 
-def _models(config: ConfigDict) -> tuple[AutoEncoder, MultiScaleDiscriminator]:
-    return AutoEncoder(config.model), MultiScaleDiscriminator(config.dis)
-
-
 def create_train_state(config: ConfigDict, rng: Array, n_pixels: int) -> TrainState:
     """Initialise both auto-encoders, both discriminators and their optimizers.
 
@@ -101,7 +96,7 @@ def create_train_state(config: ConfigDict, rng: Array, n_pixels: int) -> TrainSt
     n_pixels : int
         Spectrum length P.
     """
-    ae, dis = _models(config)
+    ae, dis = AutoEncoder(config.model), MultiScaleDiscriminator(config.dis)
     x = jnp.ones((1, n_pixels), jnp.float32)
     keys = jax.random.split(rng, 5)
     gen = {d: ae.init(k, x)["params"] for d, k in zip(DOMAINS, keys[:2], strict=True)}
@@ -115,31 +110,6 @@ def create_train_state(config: ConfigDict, rng: Array, n_pixels: int) -> TrainSt
         dis_opt=opt.init(disc),
         rng=keys[4],
     )
-
-
-def _codecs(ae: AutoEncoder, n_pixels: int) -> tuple[Callable, Callable]:
-    def enc(p: Any, x: Array) -> tuple[Array, Array]:
-        return ae.apply({"params": p}, x, method=AutoEncoder.encode)
-
-    def dec(p: Any, c: Array, s: Array) -> Array:
-        return ae.apply({"params": p}, c, s, n_pixels, method=AutoEncoder.decode)
-
-    return enc, dec
-
-
-def _cross(gen: Any, x: Array, content: Array, style: Array, source: str, config: ConfigDict):
-    """Spectra ``x`` [B, P] of domain ``source``, with content codes ``content``, into the
-    other domain with ``style``: ``dec_target(content, style)`` (model.translation
-    "direct", the paper's) or ``x + change_target(content, style)`` ("change")."""
-    ae, _ = _models(config)
-    target = "b" if source == "a" else "a"
-    if config.model.translation == "change":
-        change = ae.apply(
-            {"params": gen[target]}, content, style, x.shape[1], method=AutoEncoder.decode_change
-        )
-        return x + change
-    _, dec = _codecs(ae, x.shape[1])
-    return dec(gen[target], content, style)
 
 
 def as_measured(x: Array, weight: Array, key: Array) -> Array:
@@ -193,10 +163,10 @@ def generator_loss(
     held fixed: ``x_ba`` [B, P] observed -> synthetic and ``x_ab`` synthetic -> observed,
     empty when no cross-domain term is weighted).
     """
-    ae, disc = _models(config)
+    disc = MultiScaleDiscriminator(config.dis)
     w = config.loss
     n_pixels = batch["x_a"].shape[1]
-    enc, dec = _codecs(ae, n_pixels)
+    enc, dec = codecs(config.model, n_pixels)
     x_a, x_b = batch["x_a"], batch["x_b"]
     m_a = batch["w_a"] if w.recon_weighting == "mask" else None
     m_b = batch["w_b"] if w.recon_weighting == "mask" else None
@@ -214,8 +184,8 @@ def generator_loss(
     fakes: dict[str, Array] = {}
     x_ab = None
     if max(w.gan, w.recon_s, w.recon_c, w.cycle) > 0:  # the unpaired cross-domain terms
-        x_ba = _cross(gen, x_b, c_b, s_a, "b", config)
-        x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
+        x_ba = cross(gen, x_b, c_b, s_a, "b", config.model)
+        x_ab = cross(gen, x_a, c_a, s_b, "a", config.model)
         fakes = {"x_ba": jax.lax.stop_gradient(x_ba), "x_ab": jax.lax.stop_gradient(x_ab)}
         c_b_rec, s_a_rec = enc(gen["a"], x_ba)
         c_a_rec, s_b_rec = enc(gen["b"], x_ab)
@@ -242,8 +212,8 @@ def generator_loss(
             + w.recon_c * (terms["recon_c_a"] + terms["recon_c_b"])
         )
         if w.cycle > 0:  # back to the source domain with the source's own style
-            cycle_a = _cross(gen, x_ab, c_a_rec, s_a_own, "b", config)
-            cycle_b = _cross(gen, x_ba, c_b_rec, s_b_own, "a", config)
+            cycle_a = cross(gen, x_ab, c_a_rec, s_a_own, "b", config.model)
+            cycle_b = cross(gen, x_ba, c_b_rec, s_b_own, "a", config.model)
             terms["cycle_a"] = losses.masked_l1(cycle_a, x_a, m_a)
             terms["cycle_b"] = losses.masked_l1(cycle_b, x_b, m_b)
             total = total + w.cycle * (terms["cycle_a"] + terms["cycle_b"])
@@ -257,7 +227,7 @@ def generator_loss(
             )
         gap = constants["mean_gap"]
         if x_ab is None:
-            x_ab = _cross(gen, x_a, c_a, s_b, "a", config)
+            x_ab = cross(gen, x_a, c_a, s_b, "a", config.model)
         moved = (x_ab - x_a).mean(axis=0)
         known = jnp.isfinite(gap)
         diff = jnp.where(known, jnp.abs(moved - jnp.where(known, gap, 0.0)), 0.0)
@@ -268,33 +238,11 @@ def generator_loss(
         # observed spectrum's own style, must give that spectrum; rows without a partner
         # have pw = 0.
         _, s_p = enc(gen["b"], batch["x_p"])
-        x_pb = translate(gen, batch["p"], "a", s_p, config)
+        x_pb = translate(gen, batch["p"], "a", s_p, config.model)
         mask = jnp.where(batch["pw"] > 0, batch["w_p"], 0.0)
         terms["paired"] = losses.masked_l1(x_pb, batch["x_p"], mask)
         total = total + w.paired * terms["paired"]
     return total, (terms, fakes)
-
-
-def translate(gen: Any, x: Array, source: str, style: Array, config: ConfigDict) -> Array:
-    """Translate spectra of domain ``source`` into the other domain with the given styles.
-
-    Parameters
-    ----------
-    gen : dict domain -> params
-    x : [B, P] normalised flux of domain ``source``
-    source : "a" (synthetic) or "b" (observed)
-    style : [B, style_dim] style codes of the target domain
-
-    Returns
-    -------
-    [B, P] translated spectra (float32), by ``model.translation``: "direct"
-    ``dec_target(content, style)`` (the paper's) or "change" ``x + change_target(content,
-    style)``.
-    """
-    ae, _ = _models(config)
-    enc, _ = _codecs(ae, x.shape[1])
-    content, _ = enc(gen[source], x)
-    return _cross(gen, x, content, style, source, config)
 
 
 def discriminator_loss(
@@ -308,17 +256,17 @@ def discriminator_loss(
     """LSGAN loss of both discriminators: real spectra against ``fakes`` (``x_ba``,
     ``x_ab`` [B, P], e.g. those of the generator step), or, when None, against fresh
     translations by the generators ``gen`` with random styles."""
-    _, disc = _models(config)
+    disc = MultiScaleDiscriminator(config.dis)
     if fakes is None:
         style_dim = config.model.style_dim
         k_a, k_b = jax.random.split(key)
         b = batch["x_a"].shape[0]
         fakes = {
             "x_ba": translate(
-                gen, batch["x_b"], "b", jax.random.normal(k_a, (b, style_dim)), config
+                gen, batch["x_b"], "b", jax.random.normal(k_a, (b, style_dim)), config.model
             ),
             "x_ab": translate(
-                gen, batch["x_a"], "a", jax.random.normal(k_b, (b, style_dim)), config
+                gen, batch["x_a"], "a", jax.random.normal(k_b, (b, style_dim)), config.model
             ),
         }
     x_ba, x_ab = jax.lax.stop_gradient(fakes["x_ba"]), jax.lax.stop_gradient(fakes["x_ab"])
@@ -400,37 +348,6 @@ def device_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, Array]:
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
 
 
-def reconstructions(
-    gen: Any, x_a: Array, x_b: Array, key: Array, config: ConfigDict
-) -> dict[str, Array]:
-    """In-domain and cycle reconstructions of spectra of both domains.
-
-    Parameters
-    ----------
-    gen : dict domain -> params
-    x_a, x_b : [B, P]
-        Normalised flux of synthetic (a) and observed (b) spectra.
-    key : PRNG key
-        For the random intermediate styles of the cycles.
-
-    Returns
-    -------
-    dict of [B, P]
-        ``recon_a``, ``recon_b`` (encode and decode with the spectrum's own style) and
-        ``cycle_a``, ``cycle_b`` (a -> b with a random style -> back to a with the original
-        style, and the same from b).
-    """
-    ae, _ = _models(config)
-    enc, dec = _codecs(ae, x_a.shape[1])
-    out = {}
-    for d, other, x in (("a", "b", x_a), ("b", "a", x_b)):
-        c, s = enc(gen[d], x)
-        out[f"recon_{d}"] = dec(gen[d], c, s)
-        there = _cross(gen, x, c, jax.random.normal(key, s.shape), d, config)
-        out[f"cycle_{d}"] = translate(gen, there, other, s, config)
-    return out
-
-
 def make_evaluate(config: ConfigDict, wave: np.ndarray) -> Callable:
     """A jitted ``evaluate(gen, x_a, w_a, x_b, w_b, key) -> dict of [B] residuals``.
 
@@ -443,7 +360,7 @@ def make_evaluate(config: ConfigDict, wave: np.ndarray) -> Callable:
 
     @jax.jit
     def evaluate(gen: Any, x_a: Array, w_a: Array, x_b: Array, w_b: Array, key: Array):
-        rec = reconstructions(gen, x_a, x_b, key, config)
+        rec = reconstructions(gen, x_a, x_b, key, config.model)
         x, w = {"a": x_a, "b": x_b}, {"a": w_a, "b": w_b}
         return {
             name: losses.relative_residual(r, x[name[-1]], w[name[-1]], wave_j)
@@ -468,12 +385,6 @@ def domain_mean(store: PreparedStore, rows: np.ndarray, max_rows: int = 20_000) 
         count += good.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def config_fingerprint(config: ConfigDict) -> str:
-    """Hash of the sections that fix the shapes of the train state."""
-    text = json.dumps({k: config[k].to_dict() for k in ("model", "dis")}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _open_domain(path: str, name: str, n_pixels: int | None) -> PreparedStore:
@@ -617,7 +528,7 @@ def train_and_evaluate(
     state = create_train_state(config, jax.random.PRNGKey(tc.seed), n_pixels)
     state = jax.device_put(state, NamedSharding(mesh, PS()))
     manager = checkpoints.make_manager(work, tc.keep_checkpoints)
-    fingerprint = config_fingerprint(config)
+    fingerprint = translation.fingerprint(config)
     positions = {d: Position() for d in streams}
     restored = checkpoints.restore_latest(manager, state)
     if restored is not None:

@@ -15,11 +15,11 @@ from sost_jax.library import (
     read_library,
     select_cells,
     translate_library,
-    translator_from_run,
     write_library,
 )
 from sost_jax.styles import FixedStyle, MatchedObservedStyle, PriorStyle
-from sost_jax.training import config_fingerprint, create_train_state
+from sost_jax.training import create_train_state
+from sost_jax.translation import fingerprint, translator_from_run
 
 # Two cells per label: Teff 4000-4150-4300 K, log g 1.0-1.25-1.5, [Fe/H] -1.0..-0.85..-0.7.
 SMALL = LibraryGrid(
@@ -236,16 +236,18 @@ def tiny_run(tmp_path_factory):
         shapes,
     )
     manager = checkpoints.make_manager(work, 2)
-    checkpoints.save(manager, 1, state, {"fingerprint": config_fingerprint(config)})
+    checkpoints.save(manager, 1, state, {"fingerprint": fingerprint(config)})
     manager.wait_until_finished()
     manager.close()
-    return work, config
+    return work, config, state
 
 
 def test_translator_restores_the_latest_checkpoint_and_translates(tiny_run):
-    work, config = tiny_run
+    work, config, state = tiny_run
     tr = translator_from_run(work, n_pixels=400, batch=4)
     assert tr.step == 1 and tr.style_dim == config.model.style_dim == 4
+    # only the generators are read, and exactly as saved
+    jax.tree.map(np.testing.assert_array_equal, tr.gen_params, state.gen_params)
     assert tr.meta["checkpoint"].endswith("checkpoints/1") and len(tr.meta["config_hash"]) == 16
     rng = np.random.default_rng(0)
     flux = (1.0 + 0.05 * rng.normal(size=(6, 400))).astype(np.float32)
@@ -260,7 +262,7 @@ def test_translator_restores_the_latest_checkpoint_and_translates(tiny_run):
 
 
 def test_translator_refuses_missing_runs_and_foreign_checkpoints(tiny_run, tmp_path):
-    work, config = tiny_run
+    work, _, _ = tiny_run
     with pytest.raises(FileNotFoundError, match="config.json"):
         translator_from_run(tmp_path, n_pixels=400)
     with pytest.raises(FileNotFoundError, match="step 5"):

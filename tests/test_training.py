@@ -20,6 +20,7 @@ from sost_jax.training import (
     train_and_evaluate,
     training_rows,
 )
+from sost_jax.translation import translate
 
 pytestmark = pytest.mark.usefixtures("standard_promotion")
 
@@ -182,15 +183,13 @@ def _paired_copy(tiny, tmp_path, unpaired=(0, 1)):
 
 
 def test_change_translation_starts_as_the_identity(tiny):
-    from sost_jax.training import translate
-
     config = load_config(None, [])
     config.update(tiny)
     config.model.translation = "change"
     state = create_train_state(config, jax.random.PRNGKey(0), 400)
     x = jnp.asarray(_batch(config)["x_a"])
     s = jax.random.normal(jax.random.PRNGKey(1), (4, config.model.style_dim))
-    np.testing.assert_array_equal(translate(state.gen_params, x, "a", s, config), x)
+    np.testing.assert_array_equal(translate(state.gen_params, x, "a", s, config.model), x)
     assert "change_decoder" in state.gen_params["b"]
 
 
