@@ -43,6 +43,8 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.devices import data_mesh
+from sost_jax.files import replacing, write_text
 from sost_jax.library import Library, read_library
 from sost_jax.matching import Matcher, MatchFlag, make_matcher
 from sost_jax.prepare import PrepareSettings, iter_prepared, meta_columns
@@ -146,9 +148,7 @@ def _check_run(out: Path, record: Mapping[str, Any]) -> None:
             )
         return
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("run.json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(record, indent=1, sort_keys=True))
 
 
 def part_path(out: Path, index: int) -> Path:
@@ -158,10 +158,9 @@ def part_path(out: Path, index: int) -> Path:
 def _write_part(out: Path, index: int, columns: Mapping[str, np.ndarray], failures) -> None:
     path = part_path(out, index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
     fail = np.array([[str(s), str(r)] for s, r in failures], dtype=str).reshape(-1, 2)
-    np.savez(tmp, **{f"col_{k}": v for k, v in columns.items()}, failures=fail)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        np.savez(tmp, **{f"col_{k}": v for k, v in columns.items()}, failures=fail)
 
 
 def _read_part(path: Path) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
@@ -249,10 +248,6 @@ class _Parts:
         self.pending = None
 
 
-def _local_mesh() -> Mesh:
-    return Mesh(np.array(jax.local_devices()), ("data",))
-
-
 def _open_library(library: Library | str | os.PathLike) -> Library:
     return library if isinstance(library, Library) else read_library(library)
 
@@ -286,7 +281,7 @@ def _make_matcher(library: Library, settings: InferSettings, mesh: Mesh | None) 
         library.flux,
         library.labels,
         min(settings.k, len(library)),
-        _local_mesh() if mesh is None else mesh,
+        data_mesh(local=True) if mesh is None else mesh,
         settings.free_scale,
         poor_fit=settings.poor_fit,
         min_fraction=settings.min_fraction,
@@ -521,12 +516,10 @@ def _finish(
 
 
 def _write_failures(path: Path, failures: Sequence[tuple[str, str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["source", "reason"])
         w.writerows(failures)
-    os.replace(tmp, path)
 
 
 def write_catalogue(
@@ -558,14 +551,12 @@ def write_catalogue(
     if record is not None:
         table.meta["SOSTRUN"] = json.dumps(record, sort_keys=True, default=str)
     fits_path, csv_path = out / "catalogue.fits", out / "catalogue.csv"
-    tmp = out / "catalogue.tmp.fits"
-    table.write(tmp, format="fits", overwrite=True)
-    os.replace(tmp, fits_path)
-    tmp = out / "catalogue.tmp.csv"
+    with replacing(fits_path) as tmp:
+        table.write(tmp, format="fits", overwrite=True)
     text = table.copy(copy_data=False)
     text.meta.clear()
-    text.write(tmp, format="ascii.csv", overwrite=True)
-    os.replace(tmp, csv_path)
+    with replacing(csv_path) as tmp:
+        text.write(tmp, format="ascii.csv", overwrite=True)
     return fits_path, csv_path
 
 

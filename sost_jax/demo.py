@@ -42,6 +42,7 @@ from sost_jax.config import (
     save_config,
 )
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.files import replacing
 from sost_jax.mock.survey import example_spectra, make_mock_survey
 from sost_jax.pairing import LabelErrors
 from sost_jax.plots import plot_parameter_distribution, plot_spectra_panels
@@ -73,13 +74,11 @@ def write_reference(path: Path, mock: ml_collections.ConfigDict, n: int, seed: i
     if path.exists():
         return path
     labels = sample_parameters(np.random.default_rng([seed, 7]), n, mock)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["id", *LABEL_NAMES])
         for i, row in enumerate(labels):
             writer.writerow([f"ref{i:07d}", f"{row[0]:.1f}", f"{row[1]:.4f}", f"{row[2]:.4f}"])
-    os.replace(tmp, path)
     return path
 
 

@@ -16,8 +16,8 @@ well-conditioned correction (one more matrix product).
 
 The ``k`` smallest chi2 of each target are kept (`jax.lax.top_k`), and the labels estimated by
 the paper's rule (`estimate`). `Matcher` runs both, jit-compiled, with the targets split over a
-1-D "data" mesh of all devices and the library replicated; `match_store` streams a prepared
-store through it chunk by chunk, so only a [chunk, T] block of chi2 is ever held.
+1-D "data" mesh of all devices and the library replicated; `sost_jax.catalogue` streams
+spectra through it chunk by chunk, so only a [chunk, T] block of chi2 is ever held.
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ import enum
 import functools
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
-from tqdm.auto import tqdm
 
 from sost_jax.constants import LABEL_NAMES
-from sost_jax.store import PreparedStore
+from sost_jax.devices import data_mesh
 
 Array = jax.Array
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -397,11 +396,6 @@ def estimate(
     return out
 
 
-def make_mesh() -> Mesh:
-    """A 1-D mesh over every device of every process, axis "data"."""
-    return Mesh(np.array(jax.devices()), ("data",))
-
-
 def _replicate(x: np.ndarray, sharding: NamedSharding) -> Array:
     """The same host array on every device of ``sharding`` (also across processes)."""
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
@@ -567,7 +561,7 @@ def make_matcher(
     k : int
         Best templates kept per target (>= 2 for the paper's two-template rule).
     mesh : Mesh, optional
-        1-D mesh with axis "data"; default every device (`make_mesh`).
+        1-D mesh with axis "data"; default every device (`sost_jax.devices.data_mesh`).
     free_scale : bool
         Fit a multiplicative scale per (target, template).
     precision : jax.lax.Precision
@@ -585,7 +579,7 @@ def make_matcher(
         templates,
         template_labels,
         k,
-        make_mesh() if mesh is None else mesh,
+        data_mesh() if mesh is None else mesh,
         free_scale,
         precision,
         {
@@ -595,101 +589,3 @@ def make_matcher(
             "label_steps": None if label_steps is None else tuple(map(float, label_steps)),
         },
     )
-
-
-def _own_chunks(store: PreparedStore, chunk_size: int):
-    """``(global indices, arrays)`` of this process's chunks: in multi-process runs each
-    global chunk of ``chunk_size * processes`` rows is split evenly between processes."""
-    n_proc, pid = jax.process_count(), jax.process_index()
-    if n_proc == 1:
-        for lo, arrays in store.iter_chunks(chunk_size):
-            yield np.arange(lo, lo + arrays["flux"].shape[0]), arrays
-        return
-    for lo in range(0, len(store), chunk_size * n_proc):
-        start = min(lo + pid * chunk_size, len(store))
-        index = np.arange(start, min(start + chunk_size, len(store)))
-        yield index, store.read(index)
-
-
-def match_store(
-    store: PreparedStore,
-    templates: np.ndarray,
-    template_labels: np.ndarray,
-    chunk_size: int = 4096,
-    k: int = 10,
-    *,
-    mesh: Mesh | None = None,
-    free_scale: bool = False,
-    progress: bool = True,
-    keep_top: bool = False,
-    **options: Any,
-) -> dict[str, np.ndarray]:
-    """Match every spectrum of a prepared store, streaming it chunk by chunk.
-
-    Memory stays bounded whatever the store's size: a chunk of flux and weight [chunk, P],
-    its [chunk, T] chi2 block, and the [N] result columns. Reading the next chunk overlaps
-    the matching of the current one.
-
-    Parameters
-    ----------
-    store : PreparedStore
-        Targets; their grid must be the templates'.
-    templates, template_labels : [T, P], [T, 3]
-        The library and its Teff [K], log g [dex], [Fe/H] [dex].
-    chunk_size : int
-        Spectra per step (per process); every chunk is padded to it, so one compilation.
-    k : int
-        Best templates used for the uncertainty.
-    mesh : Mesh, optional
-        Default all devices.
-    free_scale : bool
-        Fit a scale per (target, template).
-    progress : bool
-        Show a progress bar (spectra/s).
-    keep_top : bool
-        Also return ``top_chi2`` and ``top_index`` [N, k].
-    **options
-        ``precision``, ``poor_fit``, ``min_fraction``, ``edge_steps``, ``label_steps``
-        (`make_matcher`).
-
-    Returns
-    -------
-    dict of [N] arrays
-        `estimate`'s columns, ``n_good``, ``index`` (store row) and ``id`` (store meta), for
-        the rows this process matched (all of them in a single-process run), in store order.
-    """
-    if store.n_pixels != np.shape(templates)[1]:
-        raise ValueError(
-            f"the store has {store.n_pixels} pixels per spectrum, the templates "
-            f"{np.shape(templates)[1]}"
-        )
-    matcher = make_matcher(templates, template_labels, k, mesh, free_scale, **options)
-    pad_to = -(-chunk_size // matcher.local_devices) * matcher.local_devices
-    parts: list[dict[str, np.ndarray]] = []
-    bar = tqdm(
-        total=len(store), unit=" spectra", unit_scale=True, desc="matching", disable=not progress
-    )
-
-    def collect(pending, index):
-        out = matcher.fetch(pending)
-        if not keep_top:
-            out = {key: v for key, v in out.items() if not key.startswith("top_")}
-        out["index"] = index
-        parts.append(out)
-        bar.update(index.size * jax.process_count())
-
-    pending = None
-    for index, arrays in _own_chunks(store, chunk_size):
-        current = matcher.dispatch(arrays["flux"], arrays["weight"], pad_to), index
-        if pending is not None:
-            collect(*pending)
-        pending = current
-    if pending is not None:
-        collect(*pending)
-    bar.close()
-    if not parts:
-        return {"index": np.zeros(0, np.int64), "id": store.meta.get("id", np.array([]))}
-    result = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    if "id" in store.meta:
-        result["id"] = store.meta["id"][result["index"]]
-    return result

@@ -29,15 +29,10 @@ from typing import Any
 import numpy as np
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.files import write_text
 
 STORE_VERSION = 1
 _ARRAYS = ("flux", "weight", "labels")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def shard_name(index: int) -> str:
@@ -162,7 +157,7 @@ class StoreWriter:
             "info": self.info,
             "n_shards": self.n_shards,
         }
-        _atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
+        write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
 
 
 class PreparedStore:

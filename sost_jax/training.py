@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 
 from sost_jax import checkpoints, losses, translation
 from sost_jax.batches import BatchStream, Position, split_validation
+from sost_jax.devices import data_mesh
 from sost_jax.models import AutoEncoder, MultiScaleDiscriminator
 from sost_jax.store import PreparedStore
 from sost_jax.translation import DOMAINS, codecs, cross, reconstructions, translate
@@ -315,18 +315,13 @@ def train_step(
     return new, metrics
 
 
-def make_mesh() -> Mesh:
-    """A 1-D mesh over every device of every process, axis "data"."""
-    return Mesh(np.array(jax.devices()), ("data",))
-
-
 def make_train_step(
     config: ConfigDict, mesh: Mesh | None = None, constants: dict[str, Any] | None = None
 ) -> Callable[[TrainState, dict[str, Array]], tuple[TrainState, dict[str, Array]]]:
     """`train_step` jit-compiled: batch sharded over ``mesh`` ("data"), state replicated,
     the input state donated; ``constants`` (arrays fixed for the run, see `generator_loss`)
     are replicated."""
-    mesh = make_mesh() if mesh is None else mesh
+    mesh = data_mesh() if mesh is None else mesh
     replicated = NamedSharding(mesh, PS())
     batch_sharding = NamedSharding(mesh, PS("data"))
     fixed = None
@@ -453,6 +448,30 @@ def validate(
     return {f"val_{k}": v / n for k, v in sums.items()}
 
 
+def _fetch_metrics(
+    pending: list[tuple[int, dict[str, Array]]], last_checkpoint: int | None
+) -> dict[str, float]:
+    """The last step's metrics of ``pending`` ((step, metrics on device) since the last
+    fetch; emptied), fetched in one transfer so that the loop does not wait on the device
+    every step.
+
+    Raises
+    ------
+    TrainingDiverged
+        A metric of any pending step is not finite (the first such step is named).
+    """
+    fetched = jax.device_get([m for _, m in pending])
+    for (step, _), values in zip(pending, fetched, strict=True):
+        bad = sorted(k for k, v in values.items() if not np.isfinite(v))
+        if bad:
+            raise TrainingDiverged(
+                f"non-finite loss ({', '.join(bad)}) at step {step}; the run stopped and the "
+                f"last good checkpoint (step {last_checkpoint}) is kept"
+            )
+    pending.clear()
+    return {k: float(v) for k, v in fetched[-1].items()}
+
+
 def train_and_evaluate(
     config: ConfigDict, workdir: str | os.PathLike, progress: bool = True
 ) -> dict[str, Any]:
@@ -493,7 +512,7 @@ def train_and_evaluate(
             )
         paired = _open_domain(tc.paired_store, "paired", n_pixels)
 
-    mesh = make_mesh()
+    mesh = data_mesh()
     n_proc, pid = jax.process_count(), jax.process_index()
     if tc.batch_size % len(mesh.devices.flat) or tc.batch_size % n_proc:
         raise ValueError(
@@ -556,6 +575,7 @@ def train_and_evaluate(
     iters = {d: streams[d].iterate(positions[d], tc.prefetch) for d in streams}
     bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc="train", unit="step")
     last_val: dict[str, float] = {}
+    pending: list[tuple[int, dict[str, Array]]] = []
     t_loop, n_done = time.perf_counter(), 0
     try:
         for step in range(start, tc.steps):
@@ -573,22 +593,19 @@ def train_and_evaluate(
                     x_p=got["p"]["x"], w_p=got["p"]["w"], p=got["p"]["p"], pw=got["p"]["pw"]
                 )
             state, metrics = step_fn(state, device_batch(local, mesh))
-            values = {k: float(v) for k, v in metrics.items()}
             n_done += 1
-            if not all(math.isfinite(v) for v in values.values()):
-                bad = sorted(k for k, v in values.items() if not math.isfinite(v))
-                raise TrainingDiverged(
-                    f"non-finite loss ({', '.join(bad)}) at step {step + 1}; the run stopped "
-                    f"and the last good checkpoint (step {manager.latest_step()}) is kept"
-                )
             done = step + 1
             bar.update(1)
-            bar.set_postfix(
-                g=f"{values['gen_total']:.3f}",
-                d=f"{values['dis_total']:.3f}",
-                rx_b=f"{values['recon_x_b']:.4f}",
-            )
-            if done % tc.log_every == 0 or done == tc.steps:
+            pending.append((done, metrics))  # fetched at the next log or checkpoint
+            logging_now = done % tc.log_every == 0 or done == tc.steps
+            if logging_now or done % tc.checkpoint_every == 0:
+                values = _fetch_metrics(pending, manager.latest_step())
+            if logging_now:
+                bar.set_postfix(
+                    g=f"{values['gen_total']:.3f}",
+                    d=f"{values['dis_total']:.3f}",
+                    rx_b=f"{values['recon_x_b']:.4f}",
+                )
                 rate = n_done / (time.perf_counter() - t_loop)
                 _write_jsonl(
                     work / "metrics.jsonl", {"step": done, "steps_per_s": round(rate, 4), **values}

@@ -22,7 +22,7 @@ from sost_jax.catalogue import (
 from sost_jax.config import load_config, prepare_settings
 from sost_jax.io import labels_by_id, read_catalog
 from sost_jax.library import Library, write_library
-from sost_jax.matching import MatchFlag, match_store
+from sost_jax.matching import MatchFlag
 from sost_jax.mock import observed_spectra, write_mock_lamost_survey
 from sost_jax.mock.params import grid_parameters
 from sost_jax.prepare import prepare_arrays, prepare_files
@@ -86,10 +86,9 @@ def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
         workers=1,
         progress=False,
     )
-    from sost_jax.library import read_library
-
-    lib = read_library(survey["library"])
-    direct = match_store(store, lib.flux, lib.labels, chunk_size=8, k=5, progress=False)
+    settings = InferSettings(k=5, chunk_size=8)
+    summary = infer_store(store, survey["library"], tmp_path / "direct", settings, progress=False)
+    direct = read_catalogue(summary["catalogue"])
     order = {i: n for n, i in enumerate(cat["id"].astype(str))}
     rows = np.array([order[str(i)] for i in direct["id"]])
     for name in ("flags", "best_index"):

@@ -16,7 +16,6 @@ from sost_jax.matching import (
     make_bank,
     make_matcher,
     match,
-    match_store,
 )
 from sost_jax.store import PreparedStore, StoreWriter
 
@@ -228,25 +227,34 @@ def found_args(found):
     return {key: found[key] for key in ("top_chi2", "top_index", "n_good")}
 
 
-def test_match_store_equals_matching_the_arrays(tmp_path):
+def test_inferring_a_store_equals_matching_its_arrays(tmp_path):
+    """The path users run (`infer_store`: parts, resumable catalogue) against `match` and
+    `estimate` on the whole array at once."""
+    from sost_jax.catalogue import InferSettings, infer_store, read_catalogue
+    from sost_jax.library import Library
+
     templates, labels = _grid_library()
     rng = np.random.default_rng(8)
     n = 13
     obs = templates[rng.integers(0, len(templates), n)] + 0.01 * rng.standard_normal((n, P))
     obs, weight = obs.astype(np.float32), rng.uniform(5e3, 2e4, (n, P)).astype(np.float32)
     weight[3] = 0
-    writer = StoreWriter(tmp_path, np.linspace(4000, 5000, P), {"source": "test"}, n_shards=2)
+    wave = np.linspace(4000, 5000, P)
+    writer = StoreWriter(tmp_path / "store", wave, {"source": "test"}, n_shards=2)
     ids = np.array([f"t{i}" for i in range(n)])
     for shard, rows in enumerate([slice(0, 7), slice(7, n)]):
         empty = np.full((obs[rows].shape[0], 3), np.nan, np.float32)
         writer.write_shard(shard, obs[rows], weight[rows], empty, {"id": ids[rows]})
-    store = PreparedStore(tmp_path)
+    store = PreparedStore(tmp_path / "store")
+    library = Library(wave, templates, labels, {"kind": "test"})
 
-    got = match_store(store, templates, labels, chunk_size=5, k=6, progress=False)
+    settings = InferSettings(chunk_size=5, k=6)
+    summary = infer_store(store, library, tmp_path / "out", settings, progress=False)
+    got = read_catalogue(summary["catalogue"])
     found = match(obs, weight, templates, k=6)
-    ref = estimate(**found_args(found), template_labels=labels, n_pixels=P)
-    np.testing.assert_array_equal(got["index"], np.arange(n))
-    np.testing.assert_array_equal(got["id"], ids)
+    steps = (500.0, 1.0, 0.5)  # the grid's spacings, which infer_store finds itself
+    ref = estimate(**found_args(found), template_labels=labels, n_pixels=P, label_steps=steps)
+    np.testing.assert_array_equal(got["id"].astype(str), ids)
     np.testing.assert_array_equal(got["n_good"], found["n_good"])
     for key, value in ref.items():
         np.testing.assert_allclose(got[key], value, rtol=2e-5, atol=2e-6, err_msg=key)
