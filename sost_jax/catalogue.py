@@ -135,6 +135,20 @@ def library_hash(library: Library) -> str:
     return _sha256(*(np.ascontiguousarray(a).tobytes() for a in arrays))[:16]
 
 
+def is_current(
+    out_dir: str | os.PathLike, library: Library | str | os.PathLike, paths: Sequence[str]
+) -> bool:
+    """Whether the catalogue run in ``out_dir`` (if any) was started with this library and
+    these input files, so that `infer_files` would resume it rather than refuse it."""
+    path = Path(out_dir) / "run.json"
+    if not path.exists():
+        return True
+    record = json.loads(path.read_text())
+    return record["library"]["sha256"] == library_hash(_open_library(library)) and record["inputs"][
+        "sha256"
+    ] == inputs_hash([str(p) for p in paths])
+
+
 def _check_run(out: Path, record: Mapping[str, Any]) -> None:
     """Write run.json, or check that a run already started here had the same record."""
     path = out / "run.json"
@@ -429,14 +443,13 @@ def infer_store(
     library = _open_library(library)
     _check_grid(store.wave, library, "store's")
     out = Path(out_dir)
-    manifest = (store.root / "manifest.json").read_bytes()
     record = {
         "version": RUN_VERSION,
         "inputs": {
             "kind": "store",
             "n": len(store),
             "root": str(store.root.absolute()),
-            "sha256": _sha256(manifest, str(store.shards).encode())[:16],
+            "sha256": store.fingerprint,
         },
         "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
         "infer": settings.to_dict(),

@@ -172,20 +172,17 @@ def _cmd_library(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_store(path: str) -> bool:
-    return (Path(path) / "manifest.json").is_file()
-
-
 def _cmd_infer(args: argparse.Namespace) -> int:
     from sost_jax.catalogue import infer_files, infer_store
     from sost_jax.io import labels_by_id, read_catalog
+    from sost_jax.store import PreparedStore
 
     config = load_config(args.config, args.overrides)
     settings = infer_settings(config)
     progress = not args.quiet
     Path(args.out).mkdir(parents=True, exist_ok=True)
     save_config(config, Path(args.out) / "config.json")
-    if len(args.inputs) == 1 and _is_store(args.inputs[0]):
+    if len(args.inputs) == 1 and PreparedStore.is_store(args.inputs[0]):
         summary = infer_store(args.inputs[0], args.library, args.out, settings, progress=progress)
     else:
         paths = expand_inputs(args.inputs)

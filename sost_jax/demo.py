@@ -103,18 +103,6 @@ def reference_labels_for_pairs(truth: np.ndarray, config: ml_collections.ConfigD
     return labels
 
 
-def _emulator(config: ml_collections.ConfigDict, grid_store: Path, out: Path, progress: bool):
-    from sost_jax.emulator import Emulator, emulator_from_store
-
-    if (out / "emulator.json").exists():
-        return Emulator.load(out), json.loads((out / "report.json").read_text())
-    emulator, report = emulator_from_store(grid_store, emulator_settings(config), progress)
-    emulator.save(out, overwrite=True)
-    keep = {k: v for k, v in report.items() if k not in ("history", "valid_indices")}
-    (out / "report.json").write_text(json.dumps(keep, indent=1, default=str) + "\n")
-    return emulator, keep
-
-
 def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path) -> Path:
     """The noiseless observed-domain spectra at the raw library's parameters, normalised like
     the survey: what a perfect translation would produce."""
@@ -188,16 +176,11 @@ def _forget_stale_catalogue(folder: Path, library: Any, paths: list[str]) -> Non
     other input files (the demo folder was moved)."""
     import shutil
 
-    from sost_jax.catalogue import inputs_hash, library_hash
+    from sost_jax.catalogue import is_current
 
-    run = folder / "run.json"
-    if run.exists():
-        record = json.loads(run.read_text())
-        if record["library"]["sha256"] != library_hash(library) or record["inputs"][
-            "sha256"
-        ] != inputs_hash(paths):
-            log.info("%s was made with another library or inputs: starting it again", folder)
-            shutil.rmtree(folder)
+    if not is_current(folder, library, paths):
+        log.info("%s was made with another library or inputs: starting it again", folder)
+        shutil.rmtree(folder)
 
 
 def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) -> list[Path]:
@@ -206,6 +189,7 @@ def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) 
     from functools import partial
 
     from sost_jax.figures import plot_residuals
+    from sost_jax.losses import pixel_relative_residual
     from sost_jax.translation import reconstructions
 
     a = grid.read(np.arange(min(n, len(grid))))
@@ -219,8 +203,7 @@ def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) 
     residuals = {}
     for key, label in names.items():
         x, w = data[key[-1]]["flux"][:m], data[key[-1]]["weight"][:m]
-        rel = (np.asarray(rec[key]) - x) / np.where(np.abs(x) > 1e-3, x, np.nan)
-        residuals[label] = np.where(w > 0, rel, np.nan)
+        residuals[label] = np.asarray(pixel_relative_residual(rec[key], x, w))
     return plot_residuals(grid.wave, residuals, path, title="Held-out reconstructions (Fig. 7)")
 
 
@@ -306,9 +289,11 @@ def run_demo(
         title=f"mock survey: test set ({len(stores['test'])} stars)",
     )[0]
 
+    from sost_jax.emulator import load_or_train
+
     _stage("emulator", t0)
-    emulator, emulator_report = _emulator(
-        config, stores["synthetic_grid"].root, work / "emulator", progress
+    emulator, emulator_report = load_or_train(
+        work / "emulator", stores["synthetic_grid"].root, emulator_settings(config), progress
     )
     n_paired = 0
     if config.loss.paired > 0:
@@ -322,8 +307,7 @@ def run_demo(
         save_config(config, work / "config.json")
 
     _stage("SOST training", t0)
-    with jax.numpy_dtype_promotion("standard"):
-        training = train_and_evaluate(config, work / "run", progress=progress)
+    training = train_and_evaluate(config, work / "run", progress=progress)
 
     _stage("libraries", t0)
     lib_dir = work / "libraries"

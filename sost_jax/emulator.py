@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from sost_jax.batches import split_validation
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.optim import standard_promotion
 from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
 
@@ -590,41 +591,38 @@ def train_emulator(
         max(settings.max_epochs * steps_per_epoch, 1),
         alpha=settings.lr_final_fraction,
     )
-    tx = optax.adam(schedule)
+    tx = standard_promotion(optax.adam(schedule))
     run_epochs, evaluate = _make_trainer(module, tx, settings, n_train)
 
-    # optax mixes Python floats with its int32 step count, which strict dtype promotion
-    # refuses; trace the optimizer under standard promotion whatever the caller set.
-    with jax.numpy_dtype_promotion("standard"):
-        net = module.init(key_init, x_tr[:1])["params"]
-        opt_state = tx.init(net)
-        best_loss, _ = evaluate(net, x_va, y_va, m_va, mean_d, scale_d)
-        best_loss = float(best_loss)
-        best_net = jax.device_get(net)
-        best_epoch, epoch, stopped_by = 0, 0, "max_epochs"
-        history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": []}
-        bar = tqdm(total=settings.max_epochs, disable=not progress, desc="emulator", unit="ep")
-        while epoch < settings.max_epochs:
-            key_data, key = jax.random.split(key_data)
-            net, opt_state, train_loss = run_epochs(
-                net, opt_state, key, x_tr, y_tr, m_tr, mean_d, scale_d
-            )
-            epoch += settings.eval_every
-            val_loss = float(evaluate(net, x_va, y_va, m_va, mean_d, scale_d)[0])
-            history["epoch"].append(epoch)
-            history["train_loss"].append(float(train_loss))
-            history["val_loss"].append(val_loss)
-            if val_loss < best_loss:
-                best_loss, best_epoch, best_net = val_loss, epoch, jax.device_get(net)
-            bar.update(settings.eval_every)
-            bar.set_postfix(val=f"{val_loss:.2e}", best=f"{best_loss:.2e}")
-            if not math.isfinite(val_loss) or epoch - best_epoch >= settings.patience:
-                stopped_by = "patience"
-                break
-            if settings.max_minutes and time.perf_counter() - t0 > 60 * settings.max_minutes:
-                stopped_by = "max_minutes"
-                break
-        bar.close()
+    net = module.init(key_init, x_tr[:1])["params"]
+    opt_state = tx.init(net)
+    best_loss, _ = evaluate(net, x_va, y_va, m_va, mean_d, scale_d)
+    best_loss = float(best_loss)
+    best_net = jax.device_get(net)
+    best_epoch, epoch, stopped_by = 0, 0, "max_epochs"
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": []}
+    bar = tqdm(total=settings.max_epochs, disable=not progress, desc="emulator", unit="ep")
+    while epoch < settings.max_epochs:
+        key_data, key = jax.random.split(key_data)
+        net, opt_state, train_loss = run_epochs(
+            net, opt_state, key, x_tr, y_tr, m_tr, mean_d, scale_d
+        )
+        epoch += settings.eval_every
+        val_loss = float(evaluate(net, x_va, y_va, m_va, mean_d, scale_d)[0])
+        history["epoch"].append(epoch)
+        history["train_loss"].append(float(train_loss))
+        history["val_loss"].append(val_loss)
+        if val_loss < best_loss:
+            best_loss, best_epoch, best_net = val_loss, epoch, jax.device_get(net)
+        bar.update(settings.eval_every)
+        bar.set_postfix(val=f"{val_loss:.2e}", best=f"{best_loss:.2e}")
+        if not math.isfinite(val_loss) or epoch - best_epoch >= settings.patience:
+            stopped_by = "patience"
+            break
+        if settings.max_minutes and time.perf_counter() - t0 > 60 * settings.max_minutes:
+            stopped_by = "max_minutes"
+            break
+    bar.close()
 
     emulator = Emulator(settings, best_net, scaler, mean, scale, wave)
     _, res_va = evaluate(emulator.params, x_va, y_va, m_va, mean_d, scale_d)
@@ -679,6 +677,36 @@ def emulator_from_store(
     return emulator, report
 
 
+def load_or_train(
+    out: str | os.PathLike,
+    store_path: str | os.PathLike,
+    settings: EmulatorSettings | None = None,
+    progress: bool = True,
+) -> tuple[Emulator, dict[str, Any]]:
+    """The emulator saved in ``out`` when it was trained on the same store with the same
+    settings; else one trained now (`emulator_from_store`) and saved there.
+
+    Returns
+    -------
+    (Emulator, report): the report (``report.json`` in ``out``) without the per-epoch
+    history, plus ``path``.
+    """
+    out = Path(out).absolute()
+    settings = EmulatorSettings() if settings is None else settings
+    wanted = {"store": PreparedStore(store_path).fingerprint, "settings": settings.to_dict()}
+    report_path = out / "report.json"
+    if (out / "emulator.json").is_file() and report_path.is_file():
+        report = json.loads(report_path.read_text())
+        if {k: report.get(k) for k in wanted} == json.loads(json.dumps(wanted)):
+            return Emulator.load(out), {**report, "path": str(out)}
+    emulator, report = emulator_from_store(store_path, settings, progress)
+    emulator.save(out, overwrite=True)
+    keep = {k: v for k, v in report.items() if k not in ("history", "valid_indices")}
+    keep.update(wanted)
+    report_path.write_text(json.dumps(keep, indent=1, default=str) + "\n")
+    return emulator, {**keep, "path": str(out)}
+
+
 __all__ = [
     "ACTIVATIONS",
     "MIN_GRID_POINTS",
@@ -687,5 +715,6 @@ __all__ = [
     "PayneMLP",
     "Scaler",
     "emulator_from_store",
+    "load_or_train",
     "train_emulator",
 ]

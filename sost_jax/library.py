@@ -37,7 +37,7 @@ from ml_collections import ConfigDict
 
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.settings import from_mapping
-from sost_jax.styles import MatchedObservedStyle, StyleContext, StyleSource, describe
+from sost_jax.styles import StyleContext, StyleSource, describe, draw
 from sost_jax.translation import batched, translator_from_run
 
 Array = jax.Array
@@ -298,9 +298,9 @@ def translate_library(
     """Translate a raw synthetic library into the observed domain.
 
     The style source is called once for all T templates, with the synthetic flux and labels
-    as context, so the styles do not depend on ``batch``. A `MatchedObservedStyle` also
-    records each template's observed partner (column ``partner``, its row in the observed
-    set, and ``partner_id``, its id, when the observed set is a prepared store).
+    as context, so the styles do not depend on ``batch``. Columns the source records
+    (`sost_jax.styles.draw`: the matched source's observed partner of each template, its row
+    ``partner`` and its id ``partner_id``) join the library's.
 
     Parameters
     ----------
@@ -326,14 +326,8 @@ def translate_library(
     key = jax.random.PRNGKey(0) if key is None else key
     n = len(raw)
     columns = dict(raw.columns)
-    if isinstance(style_source, MatchedObservedStyle):
-        styles, partners = style_source.styles_and_partners(raw.flux)
-        columns["partner"] = partners.astype(np.int64)
-        ids = style_source.partner_ids(partners)
-        if ids is not None:
-            columns["partner_id"] = ids.astype(str)
-    else:
-        styles = style_source(key, n, StyleContext(flux=raw.flux, labels=raw.labels))
+    styles, recorded = draw(style_source, key, n, StyleContext(flux=raw.flux, labels=raw.labels))
+    columns.update(recorded)
     styles = np.asarray(styles, np.float32)
     if styles.shape[0] != n or styles.ndim != 2:
         raise ValueError(f"the style source gave shape {styles.shape}, expected ({n}, d)")
@@ -465,7 +459,7 @@ def reference_labels(source: str | os.PathLike) -> np.ndarray:
     from sost_jax.store import PreparedStore
 
     path = Path(source)
-    if (path / "manifest.json").is_file():
+    if PreparedStore.is_store(path):
         labels = np.asarray(PreparedStore(path).labels, np.float64)
     else:
         if not path.is_file():
@@ -519,7 +513,7 @@ def make_libraries(
         Paths written and template counts (also in ``library.json``).
     """
     from sost_jax.config import emulator_settings, library_grid
-    from sost_jax.emulator import Emulator, emulator_from_store
+    from sost_jax.emulator import Emulator, load_or_train
     from sost_jax.styles import style_source_from_spec
 
     out = Path(out_dir)
@@ -529,8 +523,10 @@ def make_libraries(
         emu = Emulator.load(emulator)
         summary["emulator"] = str(Path(emulator).absolute())
     elif grid_store is not None:
-        emu, report = emulator_from_store(grid_store, emulator_settings(config), progress)
-        summary["emulator"] = str(emu.save(out / "emulator", overwrite=True))
+        emu, report = load_or_train(
+            out / "emulator", grid_store, emulator_settings(config), progress
+        )
+        summary["emulator"] = report["path"]
         summary["emulator_val_median_abs_residual"] = report["val_median_abs_residual"]
         summary["emulator_val_p95_abs_residual"] = report["val_p95_abs_residual"]
     else:
@@ -567,8 +563,9 @@ def make_libraries(
         sost = translate_library(raw, translator, source, key, batch=batch, meta=translator.meta)
         summary["sost"] = str(write_library(out / "library_sost.fits", sost, overwrite=True))
         summary["style_source"] = describe(source)
-        if isinstance(source, MatchedObservedStyle):
-            summary["match_weight"], summary["match_min_snr"] = source.weighting, source.min_snr
+        if spec.strip().lower() == "matched":
+            summary["match_weight"] = str(config.library.match_weight)
+            summary["match_min_snr"] = float(config.library.match_min_snr)
         summary["run"] = str(Path(run).absolute())
     (out / "library.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     return summary

@@ -44,6 +44,19 @@ def lsgan_discriminator(real: Sequence[Array], fake: Sequence[Array]) -> Array:
     return sum(jnp.mean(f**2) + jnp.mean((r - 1.0) ** 2) for r, f in zip(real, fake, strict=True))
 
 
+def pixel_relative_residual(pred: Array, target: Array, weight: Array) -> Array:
+    """(pred - target) / target per pixel [B, P] (the paper's Fig. 7 quantity); NaN where the
+    input has no data (weight 0) or |target| <= 1e-3.
+
+    Parameters
+    ----------
+    pred, target, weight : [B, P]
+        Reconstruction, input, and input weights (0 = no data).
+    """
+    good = (weight > 0) & (jnp.abs(target) > 1e-3)
+    return jnp.where(good, (pred - target) / jnp.where(good, target, 1.0), jnp.nan)
+
+
 def relative_residual(
     pred: Array, target: Array, weight: Array, wave: Array, lo: float = 4000.0, hi: float = 5500.0
 ) -> Array:
@@ -58,9 +71,10 @@ def relative_residual(
 
     Returns
     -------
-    [B] mean absolute relative residual of each spectrum.
+    [B] mean absolute relative residual of each spectrum (`pixel_relative_residual` over
+    the window's pixels with data).
     """
-    sel = ((wave >= lo) & (wave <= hi))[None, :] & (weight > 0) & (jnp.abs(target) > 1e-3)
-    rel = jnp.abs(pred - target) / jnp.where(sel, jnp.abs(target), 1.0)
+    rel = pixel_relative_residual(pred, target, weight)
+    sel = ((wave >= lo) & (wave <= hi))[None, :] & jnp.isfinite(rel)
     n = jnp.maximum(sel.sum(axis=1), 1).astype(jnp.float32)
-    return jnp.where(sel, rel, 0.0).sum(axis=1) / n
+    return jnp.where(sel, jnp.abs(rel), 0.0).sum(axis=1) / n

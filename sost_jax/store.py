@@ -19,6 +19,7 @@ A shard that exists is complete, which makes preparation resumable shard by shar
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -173,12 +174,18 @@ class PreparedStore:
         The manifest's description (preprocessing config, source).
     """
 
+    @staticmethod
+    def is_store(path: str | os.PathLike) -> bool:
+        """Whether ``path`` is a prepared store's folder (else e.g. a catalogue file)."""
+        return (Path(path) / "manifest.json").is_file()
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         manifest_path = self.root / "manifest.json"
         if not manifest_path.exists():
             raise FileNotFoundError(f"{self.root} is not a prepared store (no manifest.json)")
-        self.manifest = json.loads(manifest_path.read_text())
+        manifest_bytes = manifest_path.read_bytes()
+        self.manifest = json.loads(manifest_bytes)
         if self.manifest.get("version") != STORE_VERSION:
             raise ValueError(
                 f"{self.root}: store version {self.manifest.get('version')} is not supported "
@@ -188,6 +195,11 @@ class PreparedStore:
         self.wave = np.load(self.root / "wave.npy")
         # The shard folders on disk are the truth: each appears atomically when complete.
         self.shards = shards_on_disk(self.root)
+        digest = hashlib.sha256(manifest_bytes)
+        digest.update(str(self.shards).encode())
+        #: First 16 hex digits of the sha256 of the manifest and the list of shards on disk:
+        #: it changes whenever the store's content does (a reusable input's identity).
+        self.fingerprint = digest.hexdigest()[:16]
         dirs = [self.root / "shards" / shard_name(i) for i in self.shards]
         self._arrays = [
             {name: np.load(d / f"{name}.npy", mmap_mode="r") for name in _ARRAYS} for d in dirs

@@ -618,17 +618,40 @@ class MatchedObservedStyle:
             raise ValueError(f"encode returned {codes.shape}, expected {(unique.size, self.dim)}")
         return codes[jnp.asarray(inverse.reshape(-1))], index
 
-    def __call__(self, key: Array, n: int, context: StyleContext | None = None) -> Array:
+    def styles_and_columns(
+        self, key: Array, n: int, context: StyleContext | None = None
+    ) -> tuple[Array, dict[str, np.ndarray]]:
+        """`__call__`'s styles and each template's partner: ``partner`` (its row among the
+        observed spectra) and, for a store with ids, ``partner_id``."""
         if context is None or context.flux is None:
             raise ValueError("the matched style source needs the synthetic spectra (context.flux)")
         if np.shape(context.flux)[0] != _check_n(n):
             raise ValueError(f"n = {n} but the context holds {np.shape(context.flux)[0]} spectra")
-        return self.styles_and_partners(context.flux)[0]
+        styles, partners = self.styles_and_partners(context.flux)
+        columns = {"partner": partners.astype(np.int64)}
+        ids = self.partner_ids(partners)
+        if ids is not None:
+            columns["partner_id"] = ids.astype(str)
+        return styles, columns
+
+    def __call__(self, key: Array, n: int, context: StyleContext | None = None) -> Array:
+        return self.styles_and_columns(key, n, context)[0]
 
     def __repr__(self) -> str:
         cut = f", S/N >= {self.min_snr:g}" if self.min_snr > 0 else ""
         where = self.observed_description
         return f"MatchedObservedStyle({where}, {self.weighting}{cut}, dim={self.dim})"
+
+
+def draw(
+    source: StyleSource, key: Array, n: int, context: StyleContext | None = None
+) -> tuple[Array, dict[str, np.ndarray]]:
+    """A source's styles [n, d] and the per-template columns it records (a source with a
+    ``styles_and_columns`` method, e.g. the matched one's partners; none for the others)."""
+    with_columns = getattr(source, "styles_and_columns", None)
+    if with_columns is not None:
+        return with_columns(key, n, context)
+    return source(key, n, context), {}
 
 
 def describe(source: Any) -> str:

@@ -33,6 +33,7 @@ from sost_jax import checkpoints, losses, translation
 from sost_jax.batches import BatchStream, Position, split_validation
 from sost_jax.devices import data_mesh
 from sost_jax.models import AutoEncoder, MultiScaleDiscriminator
+from sost_jax.optim import standard_promotion
 from sost_jax.store import PreparedStore
 from sost_jax.translation import DOMAINS, codecs, cross, reconstructions, translate
 
@@ -78,10 +79,12 @@ def learning_rate(train: ConfigDict) -> optax.Schedule:
 
 def make_optimizer(train: ConfigDict) -> optax.GradientTransformation:
     """Adam with L2 weight decay added to the gradient (as torch.optim.Adam), decaying lr."""
-    return optax.chain(
-        optax.add_decayed_weights(train.weight_decay),
-        optax.scale_by_adam(b1=train.beta1, b2=train.beta2),
-        optax.scale_by_learning_rate(learning_rate(train)),
+    return standard_promotion(
+        optax.chain(
+            optax.add_decayed_weights(train.weight_decay),
+            optax.scale_by_adam(b1=train.beta1, b2=train.beta2),
+            optax.scale_by_learning_rate(learning_rate(train)),
+        )
     )
 
 
@@ -231,7 +234,7 @@ def generator_loss(
         moved = (x_ab - x_a).mean(axis=0)
         known = jnp.isfinite(gap)
         diff = jnp.where(known, jnp.abs(moved - jnp.where(known, gap, 0.0)), 0.0)
-        terms["mean_gap"] = diff.sum() / jnp.maximum(known.sum(), 1)
+        terms["mean_gap"] = diff.sum() / jnp.maximum(known.sum(), 1).astype(diff.dtype)
         total = total + w.mean_gap * terms["mean_gap"]
     if w.paired > 0:
         # The synthetic partners (same labels) of observed spectra x_p, translated with each

@@ -58,11 +58,3 @@ def tiny_batch(config, seed=0):
     a = PreparedStore(config.train.synthetic_store).read(np.arange(seed, seed + 4))
     b = PreparedStore(config.train.observed_store).read(np.arange(seed, seed + 4))
     return {"x_a": a["flux"], "w_a": a["weight"], "x_b": b["flux"], "w_b": b["weight"]}
-
-
-@pytest.fixture
-def standard_promotion():
-    """optax's Adam mixes Python floats with its int32 step count, which strict promotion
-    (set for the whole suite above) refuses; our own code passes it."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield

@@ -219,3 +219,17 @@ def test_the_real_lamost_files_run_end_to_end(tmp_path):
     assert np.isfinite(cat["ref_teff"]).sum() >= 20  # the LASP labels were matched by id
     run = json.loads((tmp_path / "inf" / "run.json").read_text())
     assert run["inputs"]["n"] == 25
+
+
+def test_is_current_tells_a_resumable_run_from_a_stale_one(survey, tmp_path):
+    from sost_jax.catalogue import is_current
+    from sost_jax.library import read_library
+
+    out = tmp_path / "inf"
+    assert is_current(out, survey["library"], survey["paths"])  # nothing there yet
+    _run(survey, out)
+    assert is_current(out, survey["library"], survey["paths"])
+    assert not is_current(out, survey["library"], survey["paths"][:-1])
+    library = read_library(survey["library"])
+    library.flux[0] += 0.01  # a rebuilt library
+    assert not is_current(out, library, survey["paths"])

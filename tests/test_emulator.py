@@ -17,6 +17,7 @@ from sost_jax.emulator import (
     EmulatorSettings,
     Scaler,
     emulator_from_store,
+    load_or_train,
     train_emulator,
 )
 from sost_jax.store import StoreWriter
@@ -194,6 +195,24 @@ def test_emulator_from_store_drops_rows_without_labels(tmp_path: Path) -> None:
     assert min(report["valid_indices"]) >= 5  # indices refer to the store's rows
     assert report["val_p95_abs_residual"] < 0.1  # the masked 1e3 pixels are not counted
     assert np.array_equal(emulator.wave, wave) and emulator.n_pixels == 100
+
+
+def test_load_or_train_reuses_an_emulator_of_the_same_store_and_settings(tmp_path: Path) -> None:
+    labels, flux, wave = smooth_grid()
+    writer = StoreWriter(tmp_path / "grid", wave, {"source": "test"}, n_shards=1)
+    ids = np.arange(len(flux)).astype(str)
+    writer.write_shard(0, flux, np.ones_like(flux), labels.astype(np.float32), {"id": ids})
+    settings = EmulatorSettings(**FAST, max_epochs=5, patience=100)
+    first, report = load_or_train(tmp_path / "emu", tmp_path / "grid", settings, progress=False)
+    stamp = (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns
+    again, _ = load_or_train(tmp_path / "emu", tmp_path / "grid", settings, progress=False)
+    assert (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns == stamp  # loaded
+    np.testing.assert_array_equal(again.generate(labels[:3]), first.generate(labels[:3]))
+    assert report["path"] == str((tmp_path / "emu").absolute()) and "history" not in report
+    other = EmulatorSettings(**FAST, max_epochs=6, patience=100)
+    _, retrained = load_or_train(tmp_path / "emu", tmp_path / "grid", other, progress=False)
+    assert retrained["settings"]["max_epochs"] == 6
+    assert (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns != stamp
 
 
 def test_ck04_grid_held_out_error(tmp_path: Path) -> None:

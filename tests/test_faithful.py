@@ -29,9 +29,6 @@ from sost_jax.training import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-pytestmark = pytest.mark.usefixtures("standard_promotion")
-
-
 def _adain_scale(init: str) -> tuple[float, dict]:
     """Mean |AdaIN parameter| for N(0, 1) styles at the paper's sizes, and the parameters."""
     config = load_config(None, [f"model.init={init!r}"])

@@ -292,8 +292,7 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     config.train.synthetic_store = str(tmp_path / "synthetic")
     config.train.observed_store = str(tmp_path / "observed")
     config.train.steps = 3
-    with jax.numpy_dtype_promotion("standard"):
-        train_and_evaluate(config, tmp_path / "run", progress=False)
+    train_and_evaluate(config, tmp_path / "run", progress=False)
     tr = translator_from_run(tmp_path / "run")
     assert tr.step == 3 and tr.n_pixels == 400
     synthetic = PreparedStore(config.train.synthetic_store)
@@ -327,8 +326,7 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     sets = [a for c in [*TINY_GRID, *cells] for a in ("--set", c)]
     argv = ["library", "--out", str(tmp_path / "libs"), "--reference", str(tmp_path / "observed")]
     argv += ["--grid", str(tmp_path / "synthetic_grid"), "--run", str(tmp_path / "run")]
-    with jax.numpy_dtype_promotion("standard"):
-        assert main([*argv, "--config", "configs/tiny.py", *sets, "--quiet"]) == 0
+    assert main([*argv, "--config", "configs/tiny.py", *sets, "--quiet"]) == 0
     raw = read_library(tmp_path / "libs" / "library_raw.fits")
     sost = read_library(tmp_path / "libs" / "library_sost.fits")
     assert len(raw) == len(sost) > 0 and sost.meta["kind"] == "translated"

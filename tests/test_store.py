@@ -62,8 +62,34 @@ def test_bad_shard_arrays_are_refused(tmp_path):
 
 
 def test_not_a_store(tmp_path):
+    assert not PreparedStore.is_store(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a prepared store"):
         PreparedStore(tmp_path)
+
+
+def test_fingerprint_follows_the_content(tmp_path):
+    rng = np.random.default_rng(3)
+    writer = StoreWriter(tmp_path / "s", WAVE, {"source": "test"})
+    writer.write_shard(0, **_shard(rng, 4, 0))
+    assert PreparedStore.is_store(tmp_path / "s")
+    first = PreparedStore(tmp_path / "s").fingerprint
+    shutil.copytree(tmp_path / "s", tmp_path / "copy")  # the same content elsewhere
+    assert PreparedStore(tmp_path / "copy").fingerprint == first
+    writer.write_shard(1, **_shard(rng, 2, 4))
+    assert PreparedStore(tmp_path / "s").fingerprint != first
+
+
+def test_replacing_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    from sost_jax.files import replacing, write_text
+
+    path = tmp_path / "run.json"
+    write_text(path, "old")
+    with pytest.raises(RuntimeError), replacing(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+    write_text(path, "new")
+    assert path.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
 
 
 def _arrays(n=10, seed=0):

@@ -22,8 +22,6 @@ from sost_jax.training import (
 )
 from sost_jax.translation import translate
 
-pytestmark = pytest.mark.usefixtures("standard_promotion")
-
 
 def test_a_few_steps_reduce_the_reconstruction_loss(tiny):
     config = load_config(None, [])
@@ -143,6 +141,10 @@ def test_relative_residual_matches_numpy():
     for i in range(3):
         m = sel & (w[i] > 0)
         assert got[i] == pytest.approx(np.mean(np.abs(pred[i, m] - x[i, m]) / x[i, m]), rel=1e-5)
+    x[2, 5] = 1e-4  # too close to 0 to divide by
+    rel = np.asarray(losses.pixel_relative_residual(pred, x, w))
+    assert np.isnan(rel[1, 10:20]).all() and np.isnan(rel[2, 5])
+    np.testing.assert_allclose(rel[0], (pred[0] - x[0]) / x[0], rtol=1e-6)
 
 
 def test_cli_train_runs_and_reports_bad_input(tiny, tmp_path, capsys):
