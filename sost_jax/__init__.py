@@ -1,8 +1,32 @@
-"""sost-jax: Synthetic-to-Observed Spectral Translation in JAX/Flax.
+"""sost-jax: Synthetic-to-Observed Spectral Translation (Yan et al.) in JAX/Flax.
 
-Stages, one module each: ``io`` (readers), ``preprocess`` (shift, resample, degrade,
-normalise), ``store`` (prepared on-disk datasets), ``prepare`` (files -> store), ``mock``
-(the embedded mock survey), ``plots``.
+Each step of the paper, and the module that does it (data flows down this list):
+
+==========================================  ==================================================
+reading FITS spectra, grids, catalogues     ``io`` (LAMOST, 1-D FITS, ck04; input catalogues)
+rest frame, resampling, resolution,         ``preprocess``
+pseudo-continuum normalisation
+prepared on-disk datasets                   ``store`` (format), ``prepare`` (files -> store)
+the embedded mock survey                    ``mock``
+training batches                            ``batches``, ``pairing`` (synthetic partners)
+content encoder, style encoder, AdaIN       ``models`` (pure Flax modules)
+decoder, multi-scale discriminators
+in-domain, latent, cycle, LSGAN losses      ``losses``
+translation synthetic -> observed           ``translation`` (also the trained ``Translator``)
+the train step and loop, checkpoints        ``training``, ``checkpoints``, ``optim``
+Payne-style emulator of the synthetic grid  ``emulator``
+style codes of the library's templates      ``styles`` (the chi2-matched observed partner)
+the template library (cells, FITS)          ``library``
+chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``devices``)
+resumable output catalogues                 ``catalogue`` (``sost-jax infer``)
+comparison with reference labels            ``evaluate``, ``report``; figures in ``plots``
+                                            and ``figures``
+the whole method on the mock survey         ``demo``; the ``sost-jax`` command: ``cli``
+==========================================  ==================================================
+
+Settings are data (``config``: defaults, config files, overrides); ``errors`` holds the
+errors raised on purpose for the user; ``reference_port`` loads the public PyTorch
+reference code's weights.
 """
 
 __version__ = "0.1.0"

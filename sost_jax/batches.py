@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sost_jax.errors import InputError
 from sost_jax.store import PreparedStore
 
 
@@ -30,7 +31,7 @@ class Position:
 def split_validation(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Fixed random split of ``range(n)`` into (train indices, validation indices)."""
     if n_val >= n:
-        raise ValueError(f"cannot hold out {n_val} of {n} spectra for validation")
+        raise InputError(f"cannot hold out {n_val} of {n} spectra for validation")
     order = np.random.default_rng([seed, 7919]).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
@@ -65,7 +66,7 @@ class BatchStream:
         partner: PreparedStore | None = None,
     ):
         if batch_size < 1 or len(indices) < batch_size * shard[1]:
-            raise ValueError(
+            raise InputError(
                 f"batch of {batch_size * shard[1]} needs at least that many spectra; "
                 f"the stream has {len(indices)}"
             )
@@ -76,7 +77,7 @@ class BatchStream:
                 np.asarray(partner.meta["id"]).astype(str), np.asarray(store.meta["id"]).astype(str)
             )
         ):
-            raise ValueError(
+            raise InputError(
                 f"partner store {partner.root} ({len(partner)} x {partner.n_pixels}) is not "
                 f"row-aligned with {store.root} ({len(store)} x {store.n_pixels}): their ids "
                 "or shapes differ; make it from this store with sost-jax pair"

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.devices import data_mesh
+from sost_jax.errors import InputError
 from sost_jax.files import replacing, write_text
 from sost_jax.library import Library, read_library
 from sost_jax.matching import Matcher, MatchFlag, make_matcher
@@ -99,15 +100,15 @@ class InferSettings:
 
     def __post_init__(self) -> None:
         if int(self.k) < 2:
-            raise ValueError(f"infer.k must be >= 2 (the two-best rule), got {self.k}")
+            raise InputError(f"infer.k must be >= 2 (the two-best rule), got {self.k}")
         if int(self.chunk_size) < 1:
-            raise ValueError(f"infer.chunk_size must be >= 1, got {self.chunk_size}")
+            raise InputError(f"infer.chunk_size must be >= 1, got {self.chunk_size}")
         if not self.poor_fit > 0:
-            raise ValueError(f"infer.poor_fit must be > 0, got {self.poor_fit}")
+            raise InputError(f"infer.poor_fit must be > 0, got {self.poor_fit}")
         if not 0 <= self.min_fraction <= 1:
-            raise ValueError(f"infer.min_fraction must be in [0, 1], got {self.min_fraction}")
+            raise InputError(f"infer.min_fraction must be in [0, 1], got {self.min_fraction}")
         if not self.edge_steps >= 0:
-            raise ValueError(f"infer.edge_steps must be >= 0, got {self.edge_steps}")
+            raise InputError(f"infer.edge_steps must be >= 0, got {self.edge_steps}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InferSettings:
@@ -156,7 +157,7 @@ def _check_run(out: Path, record: Mapping[str, Any]) -> None:
         old = json.loads(path.read_text())
         if old != json.loads(json.dumps(record)):
             diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
-            raise ValueError(
+            raise InputError(
                 f"{out} holds a run started with other {', '.join(diff)}; resume it with the "
                 "same inputs and settings, or choose a new output folder"
             )
@@ -268,7 +269,7 @@ def _open_library(library: Library | str | os.PathLike) -> Library:
 
 def _check_grid(wave: np.ndarray, library: Library, what: str) -> None:
     if wave.shape != library.wave.shape or not np.allclose(wave, library.wave, atol=1e-6):
-        raise ValueError(
+        raise InputError(
             f"the {what} grid ({wave.size} pixels, {wave[0]:g}-{wave[-1]:g} Å) differs from "
             f"the library's ({library.n_pixels} pixels, {library.wave[0]:g}-"
             f"{library.wave[-1]:g} Å); set the preprocess grid to the library's"
@@ -290,7 +291,7 @@ def library_steps(library: Library) -> tuple[float, float, float] | None:
 def _make_matcher(library: Library, settings: InferSettings, mesh: Mesh | None) -> Matcher:
     """The matcher of a library; ``k`` is capped at the number of templates."""
     if len(library) < 2:
-        raise ValueError(f"the library holds {len(library)} templates; the rule needs 2")
+        raise InputError(f"the library holds {len(library)} templates; the rule needs 2")
     return make_matcher(
         library.flux,
         library.labels,
@@ -371,7 +372,7 @@ def infer_files(
     """
     paths = [str(p) for p in paths]
     if not paths:
-        raise ValueError("no input files")
+        raise InputError("no input files")
     settings = InferSettings() if settings is None else settings
     library = _open_library(library)
     _check_grid(prepare.wave, library, "preprocessing")

@@ -17,6 +17,7 @@ from sost_jax.config import (
     reader_workers,
     save_config,
 )
+from sost_jax.errors import SostError
 
 log = logging.getLogger("sost_jax")
 
@@ -239,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sost-jax",
         description="Synthetic-to-Observed Spectral Translation (SOST) in JAX.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of input errors too"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
@@ -318,7 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (SostError, FileNotFoundError, FileExistsError) as err:
+        # what the user can mend: one line; anything else is a bug and keeps its traceback
+        if args.debug:
+            raise
         print(f"sost-jax {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -19,6 +19,7 @@ import ml_collections
 
 from sost_jax.catalogue import InferSettings
 from sost_jax.emulator import EmulatorSettings
+from sost_jax.errors import InputError
 from sost_jax.library import LibraryGrid
 from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.pairing import LabelErrors
@@ -256,41 +257,41 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """Raise ValueError with a clear message when the config cannot work."""
     prepare_settings(config)
     if config.data.reader not in ("auto", "lamost", "fits1d"):
-        raise ValueError(f"data.reader must be auto, lamost or fits1d; got {config.data.reader!r}")
+        raise InputError(f"data.reader must be auto, lamost or fits1d; got {config.data.reader!r}")
     for key in ("shard_size", "chunk_size"):
         if config.data[key] < 1:
-            raise ValueError(f"data.{key} must be >= 1, got {config.data[key]}")
+            raise InputError(f"data.{key} must be >= 1, got {config.data[key]}")
     for key in ("n_synthetic", "n_observed", "n_test", "n_reference", "tsne_points"):
         if config.demo[key] < 1:
-            raise ValueError(f"demo.{key} must be >= 1, got {config.demo[key]}")
+            raise InputError(f"demo.{key} must be >= 1, got {config.demo[key]}")
     for key in ("label_noise", "subset_label_noise"):
         noise = list(config.demo[key])
         if len(noise) != 3 or any(not (v >= 0) for v in noise):
-            raise ValueError(f"demo.{key} must be 3 numbers >= 0 (K, dex, dex), got {noise}")
+            raise InputError(f"demo.{key} must be 3 numbers >= 0 (K, dex, dex), got {noise}")
     try:
         LabelErrors.from_config(config.demo.label_noise, config.demo.label_bias.to_dict())
     except ValueError as err:
-        raise ValueError(f"demo.label_bias: {err}") from None
+        raise InputError(f"demo.label_bias: {err}") from None
     if not 0 < config.demo.pair_fraction <= 1:
-        raise ValueError(f"demo.pair_fraction must be in (0, 1], got {config.demo.pair_fraction}")
+        raise InputError(f"demo.pair_fraction must be in (0, 1], got {config.demo.pair_fraction}")
     validate_mock_config(config.mock)
     emulator_settings(config)
     library_grid(config)
     infer_settings(config)
     if config.library.batch < 1:
-        raise ValueError(f"library.batch must be >= 1, got {config.library.batch}")
+        raise InputError(f"library.batch must be >= 1, got {config.library.batch}")
     style = str(config.library.style).partition(":")[0].strip().lower()
     if style not in SPEC_KINDS:
-        raise ValueError(
+        raise InputError(
             f"library.style {config.library.style!r} is not one of "
             "matched, prior, fixed:v1,..., gaussian:PATH, mixture:PATH"
         )
     if config.library.match_weight not in ("mask", "ivar"):
-        raise ValueError(
+        raise InputError(
             f"library.match_weight must be mask or ivar, got {config.library.match_weight!r}"
         )
     if not config.library.match_min_snr >= 0:
-        raise ValueError(f"library.match_min_snr must be >= 0, got {config.library.match_min_snr}")
+        raise InputError(f"library.match_min_snr must be >= 0, got {config.library.match_min_snr}")
     m, d, loss, t = config.model, config.dis, config.loss, config.train
     _one_of(m, "model", "arch", ("padded", "reference"))
     _one_of(m, "model", "init", ("kaiming", "reference"))
@@ -298,29 +299,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(d, "dis", "downsample", ("avg3", "decimate"))
     _one_of(t, "train", "dis_fakes", ("fresh", "same"))
     if not 0 <= d.leaky_slope < 1:
-        raise ValueError(f"dis.leaky_slope must be in [0, 1), got {d.leaky_slope}")
+        raise InputError(f"dis.leaky_slope must be in [0, 1), got {d.leaky_slope}")
     for section, name in ((m, "model"), (d, "dis")):
         if section.pad_mode not in ("reflect", "zero"):
-            raise ValueError(f"{name}.pad_mode must be reflect or zero, got {section.pad_mode!r}")
+            raise InputError(f"{name}.pad_mode must be reflect or zero, got {section.pad_mode!r}")
         if section.conv_impl not in ("matmul", "xla"):
-            raise ValueError(f"{name}.conv_impl must be matmul or xla, got {section.conv_impl!r}")
+            raise InputError(f"{name}.conv_impl must be matmul or xla, got {section.conv_impl!r}")
         if section.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"{name}.dtype must be float32 or bfloat16, got {section.dtype!r}")
+            raise InputError(f"{name}.dtype must be float32 or bfloat16, got {section.dtype!r}")
     for key in ("dim", "n_down", "down_stride", "n_res", "kernel_res", "style_dim", "mlp_dim"):
         if m[key] < 1:
-            raise ValueError(f"model.{key} must be >= 1, got {m[key]}")
+            raise InputError(f"model.{key} must be >= 1, got {m[key]}")
     if m.kernel_res % 2 == 0 or m.style_kernel % 2 == 0:
-        raise ValueError("model.kernel_res and model.style_kernel must be odd")
+        raise InputError("model.kernel_res and model.style_kernel must be odd")
     for key in ("dim", "n_layers", "n_scales"):
         if d[key] < 1:
-            raise ValueError(f"dis.{key} must be >= 1, got {d[key]}")
+            raise InputError(f"dis.{key} must be >= 1, got {d[key]}")
     if m.translation not in ("direct", "change"):
-        raise ValueError(f"model.translation must be direct or change, got {m.translation!r}")
+        raise InputError(f"model.translation must be direct or change, got {m.translation!r}")
     for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle", "paired", "mean_gap"):
         if loss[key] < 0:
-            raise ValueError(f"loss.{key} must be >= 0, got {loss[key]}")
+            raise InputError(f"loss.{key} must be >= 0, got {loss[key]}")
     if loss.recon_weighting not in ("mask", "none"):
-        raise ValueError(f"loss.recon_weighting must be mask or none, got {loss.recon_weighting!r}")
+        raise InputError(f"loss.recon_weighting must be mask or none, got {loss.recon_weighting!r}")
     for key in (
         "batch_size",
         "steps",
@@ -331,16 +332,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "prefetch",
     ):
         if t[key] < 1:
-            raise ValueError(f"train.{key} must be >= 1, got {t[key]}")
+            raise InputError(f"train.{key} must be >= 1, got {t[key]}")
     if t.min_snr < 0:
-        raise ValueError(f"train.min_snr must be >= 0, got {t.min_snr}")
+        raise InputError(f"train.min_snr must be >= 0, got {t.min_snr}")
     if t.lr <= 0 or not 0 <= t.decay_start <= t.steps:
-        raise ValueError("train.lr must be > 0 and 0 <= train.decay_start <= train.steps")
+        raise InputError("train.lr must be > 0 and 0 <= train.decay_start <= train.steps")
 
 
 def _one_of(section: ml_collections.ConfigDict, name: str, key: str, allowed: tuple) -> None:
     if section[key] not in allowed:
-        raise ValueError(f"{name}.{key} must be one of {', '.join(allowed)}; got {section[key]!r}")
+        raise InputError(f"{name}.{key} must be one of {', '.join(allowed)}; got {section[key]!r}")
 
 
 def _parse_value(text: str) -> object:
@@ -354,16 +355,16 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
     """Apply ``section.key=value`` overrides in place; unknown keys are an error."""
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form key.path=value")
+            raise InputError(f"override {item!r} is not of the form key.path=value")
         key, text = item.split("=", 1)
         *parents, leaf = key.strip().split(".")
         node = config
         for part in parents:
             if part not in node:
-                raise ValueError(f"unknown config section {part!r} in override {item!r}")
+                raise InputError(f"unknown config section {part!r} in override {item!r}")
             node = node[part]
         if leaf not in node:
-            raise ValueError(f"unknown config key {key!r}; known here: {sorted(node.keys())}")
+            raise InputError(f"unknown config key {key!r}; known here: {sorted(node.keys())}")
         value = _parse_value(text)
         old = node[leaf]
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -371,7 +372,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
         if isinstance(old, list) and isinstance(value, tuple):
             value = list(value)
         if old is not None and type(value) is not type(old):
-            raise ValueError(f"config key {key!r} expects {type(old).__name__}, got {text!r}")
+            raise InputError(f"config key {key!r} expects {type(old).__name__}, got {text!r}")
         node[leaf] = value
 
 
@@ -404,11 +405,11 @@ def load_config(
         else:
             spec = importlib.util.spec_from_file_location(f"sost_config_{path.stem}", path)
             if spec is None or spec.loader is None:
-                raise ValueError(f"cannot import config file {path}")
+                raise InputError(f"cannot import config file {path}")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             if not hasattr(module, "get_config"):
-                raise ValueError(f"config file {path} defines no get_config()")
+                raise InputError(f"config file {path} defines no get_config()")
             config = module.get_config()
     apply_overrides(config, overrides)
     validate(config)

@@ -34,6 +34,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from sost_jax.catalogue import infer_files, is_current
 from sost_jax.config import (
     emulator_settings,
     infer_settings,
@@ -42,10 +43,27 @@ from sost_jax.config import (
     save_config,
 )
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.emulator import load_or_train
+from sost_jax.evaluate import format_table, gap_closed
+from sost_jax.figures import (
+    plot_library_coverage,
+    plot_residuals,
+    plot_template_gallery,
+    plot_tsne_panels,
+)
 from sost_jax.files import replacing
+from sost_jax.io import labels_by_id, read_catalog
+from sost_jax.library import Library, make_libraries, read_library, write_library
+from sost_jax.library import reference_labels as read_reference
+from sost_jax.losses import pixel_relative_residual
+from sost_jax.mock import observed_spectra, sample_parameters
 from sost_jax.mock.survey import example_spectra, make_mock_survey
-from sost_jax.pairing import LabelErrors
+from sost_jax.pairing import LabelErrors, paired_store
 from sost_jax.plots import plot_parameter_distribution, plot_spectra_panels
+from sost_jax.prepare import prepare_arrays
+from sost_jax.report import evaluate_catalogues
+from sost_jax.training import train_and_evaluate
+from sost_jax.translation import reconstructions, translator_from_run
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +87,6 @@ def _stage(name: str, t0: float) -> None:
 def write_reference(path: Path, mock: ml_collections.ConfigDict, n: int, seed: int) -> Path:
     """A reference catalogue of ``n`` labels drawn from the mock population (CSV: id, teff,
     logg, feh), standing in for the stars with trusted labels that choose the library cells."""
-    from sost_jax.mock import sample_parameters
 
     if path.exists():
         return path
@@ -106,9 +123,6 @@ def reference_labels_for_pairs(truth: np.ndarray, config: ml_collections.ConfigD
 def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path) -> Path:
     """The noiseless observed-domain spectra at the raw library's parameters, normalised like
     the survey: what a perfect translation would produce."""
-    from sost_jax.library import Library, read_library, write_library
-    from sost_jax.mock import observed_spectra
-    from sost_jax.prepare import prepare_arrays
 
     path = out / "library_oracle.fits"
     if path.exists():
@@ -176,8 +190,6 @@ def _forget_stale_catalogue(folder: Path, library: Any, paths: list[str]) -> Non
     other input files (the demo folder was moved)."""
     import shutil
 
-    from sost_jax.catalogue import is_current
-
     if not is_current(folder, library, paths):
         log.info("%s was made with another library or inputs: starting it again", folder)
         shutil.rmtree(folder)
@@ -187,10 +199,6 @@ def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) 
     """Fig. 7: relative residuals of in-domain and cycle reconstructions of held-out spectra
     (the synthetic grid and the observed test set: neither was used to train SOST)."""
     from functools import partial
-
-    from sost_jax.figures import plot_residuals
-    from sost_jax.losses import pixel_relative_residual
-    from sost_jax.translation import reconstructions
 
     a = grid.read(np.arange(min(n, len(grid))))
     b = test.read(np.arange(min(n, len(test))))
@@ -211,7 +219,6 @@ def _tsne_figure(
     translator: Any, libraries: dict[str, Any], test: Any, path: Path, n: int, seed: int
 ) -> list[Path]:
     """Fig. 8: t-SNE of spectra and of style codes, before and after translation."""
-    from sost_jax.figures import plot_tsne_panels
 
     obs = test.read(np.arange(min(n, len(test))))["flux"]
     raw, sost = libraries["raw"].flux[:n], libraries["sost"].flux[:n]
@@ -237,15 +244,6 @@ def run_demo(
     libraries), ``catalogues/`` (one per library), ``report/`` (``report.md``, figures,
     ``evaluation.json``), ``summary.json`` and ``demo.json`` (a flat dict of the results).
     """
-    from sost_jax.catalogue import infer_files
-    from sost_jax.evaluate import format_table, gap_closed
-    from sost_jax.figures import plot_library_coverage, plot_template_gallery
-    from sost_jax.io import labels_by_id, read_catalog
-    from sost_jax.library import make_libraries, read_library
-    from sost_jax.library import reference_labels as read_reference
-    from sost_jax.report import evaluate_catalogues
-    from sost_jax.training import train_and_evaluate
-    from sost_jax.translation import translator_from_run
 
     t0 = time.perf_counter()
     work = Path(workdir)
@@ -289,16 +287,12 @@ def run_demo(
         title=f"mock survey: test set ({len(stores['test'])} stars)",
     )[0]
 
-    from sost_jax.emulator import load_or_train
-
     _stage("emulator", t0)
     emulator, emulator_report = load_or_train(
         work / "emulator", stores["synthetic_grid"].root, emulator_settings(config), progress
     )
     n_paired = 0
     if config.loss.paired > 0:
-        from sost_jax.pairing import paired_store
-
         observed = stores["observed"]
         labels = reference_labels_for_pairs(np.asarray(observed.labels, np.float64), config)
         pairs = paired_store(emulator, observed, work / "pairs", labels=labels)

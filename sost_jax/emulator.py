@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from sost_jax.batches import split_validation
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.errors import InputError
 from sost_jax.optim import standard_promotion
 from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
@@ -127,26 +128,26 @@ class EmulatorSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden must be one or more positive widths, got {self.hidden}")
+            raise InputError(f"hidden must be one or more positive widths, got {self.hidden}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(
+            raise InputError(
                 f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
             )
         if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+            raise InputError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+            raise InputError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise InputError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 < self.lr_final_fraction <= 1:
-            raise ValueError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
+            raise InputError(f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
         for name in ("batch_size", "max_epochs", "patience", "eval_every"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+            raise InputError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
         if self.max_minutes < 0:
-            raise ValueError(f"max_minutes must be >= 0, got {self.max_minutes}")
+            raise InputError(f"max_minutes must be >= 0, got {self.max_minutes}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EmulatorSettings:
@@ -272,12 +273,12 @@ class Emulator:
         self.flux_scale = jnp.asarray(flux_scale, jnp.float32)
         self.wave = None if wave is None else np.asarray(wave, np.float64)
         if self.flux_mean.ndim != 1 or self.flux_scale.shape != self.flux_mean.shape:
-            raise ValueError(
+            raise InputError(
                 f"flux_mean and flux_scale must both be [P]; got {self.flux_mean.shape} "
                 f"and {self.flux_scale.shape}"
             )
         if self.wave is not None and self.wave.shape != self.flux_mean.shape:
-            raise ValueError(f"wave has {self.wave.shape} pixels, the emulator {self.n_pixels}")
+            raise InputError(f"wave has {self.wave.shape} pixels, the emulator {self.n_pixels}")
 
     @property
     def n_pixels(self) -> int:
@@ -301,7 +302,7 @@ class Emulator:
         flux : float32 [N, P]
         """
         if jnp.ndim(labels) != 2 or jnp.shape(labels)[1] != 3:
-            raise ValueError(
+            raise InputError(
                 f"labels must be [N, 3] (Teff, log g, [Fe/H]); got {jnp.shape(labels)}"
             )
         return _generate(
@@ -354,7 +355,7 @@ class Emulator:
             raise FileNotFoundError(f"{path} is not a saved emulator (no emulator.json)")
         record = json.loads(meta_path.read_text())
         if record.get("format") != "sost_jax.emulator" or record.get("version") != FORMAT_VERSION:
-            raise ValueError(
+            raise InputError(
                 f"{meta_path}: not a version-{FORMAT_VERSION} sost_jax emulator "
                 f"(format {record.get('format')!r}, version {record.get('version')!r})"
             )
@@ -396,9 +397,9 @@ def _check_inputs(
     labels = np.asarray(labels, np.float64)
     flux = np.asarray(flux, np.float32)
     if labels.ndim != 2 or labels.shape[1] != 3:
-        raise ValueError(f"params must be [N, 3] (Teff, log g, [Fe/H]); got {labels.shape}")
+        raise InputError(f"params must be [N, 3] (Teff, log g, [Fe/H]); got {labels.shape}")
     if flux.ndim != 2 or flux.shape[0] != labels.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"flux must be [N, P] with N = {labels.shape[0]} grid points; got {flux.shape}"
         )
     if weight is None:
@@ -406,10 +407,10 @@ def _check_inputs(
     else:
         weight = np.asarray(weight, np.float32)
         if weight.shape != flux.shape:
-            raise ValueError(f"weight must have flux's shape {flux.shape}; got {weight.shape}")
+            raise InputError(f"weight must have flux's shape {flux.shape}; got {weight.shape}")
         mask = (weight > 0).astype(np.float32)
     if wave is not None and np.shape(wave) != (flux.shape[1],):
-        raise ValueError(f"wave must be [P] with P = {flux.shape[1]}; got {np.shape(wave)}")
+        raise InputError(f"wave must be [P] with P = {flux.shape[1]}; got {np.shape(wave)}")
     keep = np.all(np.isfinite(labels), axis=1)
     n_dropped = int(np.sum(~keep))
     if n_dropped:
@@ -424,12 +425,12 @@ def _check_inputs(
         flux = np.where(bad, np.float32(0), flux)
         mask = np.where(bad, np.float32(0), mask)
     if len(labels) < MIN_GRID_POINTS:
-        raise ValueError(
+        raise InputError(
             f"an emulator needs at least {MIN_GRID_POINTS} grid points with finite labels "
             f"(training and held out); got {len(labels)}"
         )
     if not np.any(mask.sum(axis=1) > 0):
-        raise ValueError("no grid point has a pixel with data (weight > 0 and finite flux)")
+        raise InputError("no grid point has a pixel with data (weight > 0 and finite flux)")
     return labels, flux, mask, n_dropped, n_masked
 
 
@@ -668,7 +669,7 @@ def emulator_from_store(
     """
     store = PreparedStore(store_path)
     if len(store) == 0:
-        raise ValueError(f"{store.root}: the store holds no spectra")
+        raise InputError(f"{store.root}: the store holds no spectra")
     data = store.read(np.arange(len(store)))
     emulator, report = train_emulator(
         data["labels"], data["flux"], settings, data["weight"], store.wave, progress

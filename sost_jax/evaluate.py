@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.errors import InputError
 
 LABEL_UNITS: dict[str, str] = {"teff": "K", "logg": "dex", "feh": "dex"}
 """Unit of each label."""
@@ -75,7 +76,7 @@ def _column(table: Table, name: str, dtype: Any = None) -> np.ndarray:
             column = np.ma.getdata(column)
     out = np.asarray(column) if dtype is None else np.asarray(column, dtype=dtype)
     if out.ndim != 1:
-        raise ValueError(f"column {name!r} must be 1-D, got shape {out.shape}")
+        raise InputError(f"column {name!r} must be 1-D, got shape {out.shape}")
     return out
 
 
@@ -83,7 +84,7 @@ def _id_strings(ids: Any) -> np.ndarray:
     """Ids as stripped str; integer-valued floats lose their ``.0``, NaN becomes ``""``."""
     ids = np.asarray(ids)
     if ids.ndim != 1:
-        raise ValueError(f"ids must be 1-D, got shape {ids.shape}")
+        raise InputError(f"ids must be 1-D, got shape {ids.shape}")
     if ids.dtype.kind == "S":
         ids = np.char.decode(ids, "ascii", "replace")
     elif ids.dtype.kind == "f":
@@ -166,17 +167,17 @@ def crossmatch_by_sky(
     est_ra, est_dec = np.asarray(est_ra, float), np.asarray(est_dec, float)
     ref_ra, ref_dec = np.asarray(ref_ra, float), np.asarray(ref_dec, float)
     if est_ra.shape != est_dec.shape or est_ra.ndim != 1:
-        raise ValueError(f"est_ra {est_ra.shape} and est_dec {est_dec.shape} must be [N]")
+        raise InputError(f"est_ra {est_ra.shape} and est_dec {est_dec.shape} must be [N]")
     if ref_ra.shape != ref_dec.shape or ref_ra.ndim != 1:
-        raise ValueError(f"ref_ra {ref_ra.shape} and ref_dec {ref_dec.shape} must be [M]")
+        raise InputError(f"ref_ra {ref_ra.shape} and ref_dec {ref_dec.shape} must be [M]")
     if not radius_arcsec >= 0:
-        raise ValueError(f"radius_arcsec must be >= 0, got {radius_arcsec}")
+        raise InputError(f"radius_arcsec must be >= 0, got {radius_arcsec}")
     est_ok = np.flatnonzero(np.isfinite(est_ra) & np.isfinite(est_dec))
     ref_ok = np.flatnonzero(np.isfinite(ref_ra) & np.isfinite(ref_dec))
     if len(est_ok) == 0 or len(ref_ok) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
     if np.any(np.abs(est_dec[est_ok]) > 90) or np.any(np.abs(ref_dec[ref_ok]) > 90):
-        raise ValueError("declinations must lie within [-90, 90] deg")
+        raise InputError("declinations must lie within [-90, 90] deg")
     est = SkyCoord(est_ra[est_ok] * u.deg, est_dec[est_ok] * u.deg)
     ref = SkyCoord(ref_ra[ref_ok] * u.deg, ref_dec[ref_ok] * u.deg)
     nearest, sep, _ = est.match_to_catalog_sky(ref)
@@ -226,10 +227,10 @@ def crossmatch(
         neither a shared id nor ra/dec in both tables), or when no label is in both tables.
     """
     if by not in ("auto", "id", "sky"):
-        raise ValueError(f'by must be "auto", "id" or "sky", got {by!r}')
+        raise InputError(f'by must be "auto", "id" or "sky", got {by!r}')
     est_names, ref_names = set(_column_names(estimates)), set(_column_names(reference))
     if not any(name in est_names and name in ref_names for name in LABEL_NAMES):
-        raise ValueError(
+        raise InputError(
             f"no label column {LABEL_NAMES} is in both tables; estimates have "
             f"{sorted(est_names)}, reference has {sorted(ref_names)}"
         )
@@ -245,20 +246,20 @@ def crossmatch(
         if method == "auto":
             if not has_sky:
                 why = "the tables share no id" if has_id else "need an 'id' column in both"
-                raise ValueError(
+                raise InputError(
                     f"cannot cross-match: {why}, and 'ra' and 'dec' are not in both tables; "
                     f"estimates have {sorted(est_names)}, reference has {sorted(ref_names)}"
                 )
             method = "sky"
     elif by == "id":
         if not has_id:
-            raise ValueError(
+            raise InputError(
                 "by='id' needs an 'id' column in both tables; estimates have "
                 f"{sorted(est_names)}, reference has {sorted(ref_names)}"
             )
         i_est, i_ref = crossmatch_by_id(_column(estimates, "id"), _column(reference, "id"))
     elif not has_sky:
-        raise ValueError(
+        raise InputError(
             "by='sky' needs 'ra' and 'dec' columns in both tables; estimates have "
             f"{sorted(est_names)}, reference has {sorted(ref_names)}"
         )
@@ -359,7 +360,7 @@ def summary_table(
         if mask is not None:
             keep = np.asarray(mask, dtype=bool)
             if keep.shape != diff.shape:
-                raise ValueError(f"mask shape {keep.shape} differs from the pairs' {diff.shape}")
+                raise InputError(f"mask shape {keep.shape} differs from the pairs' {diff.shape}")
             diff = diff[keep]
         out[name] = bias_scatter(diff)
     return out
@@ -369,11 +370,11 @@ def label_difference(matched: Mapping[str, Any], name: str) -> np.ndarray:
     """``est_<name> - ref_<name>`` [K] of a `crossmatch` result, float64 (K or dex)."""
     missing = [k for k in (f"est_{name}", f"ref_{name}") if k not in matched]
     if missing:
-        raise ValueError(f"matched table lacks {missing}; have {sorted(matched)}")
+        raise InputError(f"matched table lacks {missing}; have {sorted(matched)}")
     est = np.asarray(matched[f"est_{name}"], dtype=np.float64)
     ref = np.asarray(matched[f"ref_{name}"], dtype=np.float64)
     if est.shape != ref.shape or est.ndim != 1:
-        raise ValueError(f"est_{name} {est.shape} and ref_{name} {ref.shape} must both be [K]")
+        raise InputError(f"est_{name} {est.shape} and ref_{name} {ref.shape} must both be [K]")
     return est - ref
 
 
@@ -401,9 +402,9 @@ def binned_stats(x: Any, diff: Any, edges: Sequence[float] = SNR_EDGES) -> list[
     diff = np.asarray(diff, dtype=np.float64)
     edges = np.asarray(edges, dtype=np.float64)
     if x.shape != diff.shape or x.ndim != 1:
-        raise ValueError(f"x {x.shape} and diff {diff.shape} must both be [K]")
+        raise InputError(f"x {x.shape} and diff {diff.shape} must both be [K]")
     if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0) or np.isnan(edges).any():
-        raise ValueError(f"edges must be at least two increasing values, got {edges}")
+        raise InputError(f"edges must be at least two increasing values, got {edges}")
     ok = ~np.isnan(x) & np.isfinite(diff)
     x, diff = x[ok], diff[ok]
     out = []
@@ -432,7 +433,7 @@ def step_edges(values: Any, step: float) -> np.ndarray:
         bin [0, step] when no value is finite).
     """
     if not step > 0:
-        raise ValueError(f"step must be > 0, got {step}")
+        raise InputError(f"step must be > 0, got {step}")
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if len(v) == 0:
@@ -480,12 +481,12 @@ def cell_stats(
     teff_edges = np.asarray(teff_edges, dtype=np.float64)
     logg_edges = np.asarray(logg_edges, dtype=np.float64)
     if not (teff.shape == logg.shape == diff.shape) or teff.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"teff {teff.shape}, logg {logg.shape} and diff {diff.shape} must all be [K]"
         )
     for name, edges in (("teff_edges", teff_edges), ("logg_edges", logg_edges)):
         if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-            raise ValueError(f"{name} must be at least two increasing values, got {edges}")
+            raise InputError(f"{name} must be at least two increasing values, got {edges}")
     ok = np.isfinite(teff) & np.isfinite(logg) & np.isfinite(diff)
     a = np.searchsorted(teff_edges, teff[ok], side="right") - 1
     b = np.searchsorted(logg_edges, logg[ok], side="right") - 1

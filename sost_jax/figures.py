@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
+from sost_jax.errors import InputError
 from sost_jax.evaluate import (  # noqa: E402
     FEH_RANGES,
     LABEL_TITLES,
@@ -129,20 +130,20 @@ def plot_residuals(
     """
     wave = np.asarray(wave, dtype=np.float64)
     if wave.ndim != 1:
-        raise ValueError(f"wave must be [P], got shape {wave.shape}")
+        raise InputError(f"wave must be [P], got shape {wave.shape}")
     if window is None:
         keep = np.isfinite(wave)
     else:
         keep = (wave >= window[0]) & (wave <= window[1])
     if not keep.any():
-        raise ValueError(f"no wavelength inside the window {window} Å")
+        raise InputError(f"no wavelength inside the window {window} Å")
     fig, ax = plt.subplots(figsize=(10, 4))
     for i, (name, res) in enumerate(residuals.items()):
         res = np.asarray(res, dtype=np.float64)
         if res.ndim == 1:
             res = res[None]
         if res.ndim != 2 or res.shape[1] != len(wave):
-            raise ValueError(f"residuals[{name!r}] must be [N, {len(wave)}], got {res.shape}")
+            raise InputError(f"residuals[{name!r}] must be [N, {len(wave)}], got {res.shape}")
         a = 100.0 * np.abs(res[:, keep])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # pixels masked in every spectrum
@@ -202,7 +203,7 @@ def tsne_embedding(
     for g, (name, x) in enumerate(groups.items()):
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2:
-            raise ValueError(f"group {name!r} must be [N, D], got shape {x.shape}")
+            raise InputError(f"group {name!r} must be [N, D], got shape {x.shape}")
         dims.add(x.shape[1])
         x = x[np.isfinite(x).all(axis=1)]
         if len(x) > max_points:
@@ -210,10 +211,10 @@ def tsne_embedding(
         parts.append(x)
         index.append(np.full(len(x), g, np.int64))
     if len(dims) > 1:
-        raise ValueError(f"all groups need the same vector length D, got {sorted(dims)}")
+        raise InputError(f"all groups need the same vector length D, got {sorted(dims)}")
     x = np.concatenate(parts) if parts else np.zeros((0, 0))
     if len(x) < 4:
-        raise ValueError(f"t-SNE needs at least 4 finite points, got {len(x)}")
+        raise InputError(f"t-SNE needs at least 4 finite points, got {len(x)}")
     if x.shape[1] > pca_dims:
         x = PCA(n_components=min(pca_dims, len(x)), random_state=seed).fit_transform(x)
     perplexity = float(min(perplexity, max((len(x) - 1) / 3.0, 1.0)))
@@ -252,7 +253,7 @@ def plot_tsne_panels(
     list of written paths.
     """
     if not panels:
-        raise ValueError("no panels to draw")
+        raise InputError("no panels to draw")
     names: list[str] = []
     for groups in panels.values():
         names += [g for g in groups if g not in names]
@@ -382,7 +383,7 @@ def _labels(labels: np.ndarray, name: str) -> np.ndarray:
     """[N, 3] float64 labels without rows holding a NaN in Teff or log g."""
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim != 2 or labels.shape[1] != 3:
-        raise ValueError(f"{name} must be [N, 3] (Teff, log g, [Fe/H]), got {labels.shape}")
+        raise InputError(f"{name} must be [N, 3] (Teff, log g, [Fe/H]), got {labels.shape}")
     return labels[np.isfinite(labels[:, :2]).all(axis=1)]
 
 
@@ -426,12 +427,12 @@ def plot_template_gallery(
     flux = np.asarray(flux, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     if flux.ndim != 2 or flux.shape[1] != len(wave) or labels.shape != (len(flux), 3):
-        raise ValueError(
+        raise InputError(
             f"need wave [P], flux [T, P] and labels [T, 3]; got {wave.shape}, {flux.shape}, "
             f"{labels.shape}"
         )
     if n < 1 or len(flux) == 0:
-        raise ValueError(f"nothing to draw: n = {n}, {len(flux)} templates")
+        raise InputError(f"nothing to draw: n = {n}, {len(flux)} templates")
     order = np.argsort(labels[:, 0], kind="stable")
     steps = np.round(np.linspace(0, len(order) - 1, min(n, len(order)))).astype(int)
     pick = order[np.unique(steps)]
@@ -488,7 +489,7 @@ def plot_estimates_vs_reference(
     dashed line is one-to-one; the text gives bias ± scatter, the robust sigma and n.
     """
     if not rows:
-        raise ValueError("no libraries to draw")
+        raise InputError("no libraries to draw")
     nrow, ncol = len(rows), len(LABEL_NAMES)
     fig = plt.figure(figsize=(3.8 * ncol + 0.8, (4.4 if residual_axes else 3.6) * nrow))
     outer = fig.add_gridspec(nrow, ncol, hspace=0.38, wspace=0.32)
@@ -603,10 +604,10 @@ def plot_differences_vs_snr(
     median S/N (shifted slightly per library), with error bars of ± the scatter.
     """
     if not rows:
-        raise ValueError("no libraries to draw")
+        raise InputError("no libraries to draw")
     for library, matched in rows.items():
         if "snr" not in matched:
-            raise ValueError(f"rows[{library!r}] has no 'snr' column")
+            raise InputError(f"rows[{library!r}] has no 'snr' column")
     fig, axes = plt.subplots(len(LABEL_NAMES), 1, figsize=(8, 8.5), sharex=True)
     all_snr = np.concatenate([np.asarray(m["snr"], dtype=np.float64) for m in rows.values()])
     all_snr = all_snr[np.isfinite(all_snr)]
@@ -701,7 +702,7 @@ def plot_bias_plane(
     row; its limits are ± the 95th percentile of the row's |mean| (cells beyond saturate).
     """
     if not feh_ranges:
-        raise ValueError("no [Fe/H] ranges")
+        raise InputError("no [Fe/H] ranges")
     ref_teff = np.asarray(matched["ref_teff"], dtype=np.float64)
     ref_logg = np.asarray(matched["ref_logg"], dtype=np.float64)
     ref_feh = np.asarray(matched["ref_feh"], dtype=np.float64)

@@ -36,8 +36,12 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.emulator import Emulator, load_or_train
+from sost_jax.errors import InputError
+from sost_jax.io import read_catalog
 from sost_jax.settings import from_mapping
-from sost_jax.styles import StyleContext, StyleSource, describe, draw
+from sost_jax.store import PreparedStore
+from sost_jax.styles import StyleContext, StyleSource, describe, draw, style_source_from_spec
 from sost_jax.translation import batched, translator_from_run
 
 Array = jax.Array
@@ -90,13 +94,13 @@ class LibraryGrid:
             step = float(getattr(self, f"{name}_step"))
             span = tuple(float(v) for v in getattr(self, f"{name}_range"))
             if not (math.isfinite(step) and step > 0):
-                raise ValueError(f"{name}_step must be > 0, got {step}")
+                raise InputError(f"{name}_step must be > 0, got {step}")
             if len(span) != 2 or not all(map(math.isfinite, span)) or not span[0] < span[1]:
-                raise ValueError(f"{name}_range must be (low, high) with low < high, got {span}")
+                raise InputError(f"{name}_range must be (low, high) with low < high, got {span}")
             object.__setattr__(self, f"{name}_step", step)
             object.__setattr__(self, f"{name}_range", span)
         if int(self.min_stars) < 1:
-            raise ValueError(f"min_stars must be >= 1, got {self.min_stars}")
+            raise InputError(f"min_stars must be >= 1, got {self.min_stars}")
         object.__setattr__(self, "min_stars", int(self.min_stars))
         object.__setattr__(self, "seed", int(self.seed))
 
@@ -130,7 +134,7 @@ class LibraryGrid:
 def _check_labels(labels: Any, name: str = "labels") -> np.ndarray:
     x = np.asarray(labels, np.float64)
     if x.ndim != 2 or x.shape[1] != 3:
-        raise ValueError(f"{name} must be [N, 3] (Teff, log g, [Fe/H]); got {x.shape}")
+        raise InputError(f"{name} must be [N, 3] (Teff, log g, [Fe/H]); got {x.shape}")
     return x
 
 
@@ -213,16 +217,16 @@ class Library:
         self.flux = np.asarray(self.flux, np.float32)
         self.labels = _check_labels(self.labels)
         if self.wave.ndim != 1 or self.flux.shape != (self.labels.shape[0], self.wave.size):
-            raise ValueError(
+            raise InputError(
                 f"wave {self.wave.shape}, flux {self.flux.shape} and labels "
                 f"{self.labels.shape} must be [P], [T, P] and [T, 3]"
             )
         self.columns = {k: np.asarray(v) for k, v in self.columns.items()}
         for k, v in self.columns.items():
             if v.shape != (len(self),):
-                raise ValueError(f"column {k!r} has shape {v.shape}, expected ({len(self)},)")
+                raise InputError(f"column {k!r} has shape {v.shape}, expected ({len(self)},)")
             if k in LABEL_NAMES:
-                raise ValueError(f"column name {k!r} is taken by the labels")
+                raise InputError(f"column name {k!r} is taken by the labels")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -274,7 +278,7 @@ def build_library(
     if wave is None:
         wave = getattr(getattr(generate_fn, "__self__", None), "wave", None)
     if wave is None:
-        raise ValueError("give the wavelength grid (wave=): generate_fn does not carry one")
+        raise InputError("give the wavelength grid (wave=): generate_fn does not carry one")
     if len(labels):
         flux = batched(lambda x: generate_fn(jnp.asarray(x, jnp.float32)), (labels,), batch)
     else:
@@ -322,7 +326,7 @@ def translate_library(
         ``kind`` "translated"; labels and wavelength are the raw library's.
     """
     if style_source is None:
-        raise ValueError("translating needs a style source (sost_jax.styles)")
+        raise InputError("translating needs a style source (sost_jax.styles)")
     key = jax.random.PRNGKey(0) if key is None else key
     n = len(raw)
     columns = dict(raw.columns)
@@ -330,7 +334,7 @@ def translate_library(
     columns.update(recorded)
     styles = np.asarray(styles, np.float32)
     if styles.shape[0] != n or styles.ndim != 2:
-        raise ValueError(f"the style source gave shape {styles.shape}, expected ({n}, d)")
+        raise InputError(f"the style source gave shape {styles.shape}, expected ({n}, d)")
     if n:
         flux = batched(
             lambda x, s: translate_fn(jnp.asarray(x), jnp.asarray(s)), (raw.flux, styles), batch
@@ -433,7 +437,7 @@ def read_library(path: str | os.PathLike) -> Library:
         names = [h.name for h in hdul]
         for needed in ("WAVE", "LABELS"):
             if needed not in names:
-                raise ValueError(f"{path} is not a template library (no {needed} extension)")
+                raise InputError(f"{path} is not a template library (no {needed} extension)")
         header = hdul[0].header
         flux = np.asarray(hdul[0].data, np.float32)
         wave = np.asarray(hdul["WAVE"].data, np.float64)
@@ -455,8 +459,6 @@ def read_library(path: str | os.PathLike) -> Library:
 def reference_labels(source: str | os.PathLike) -> np.ndarray:
     """Teff [K], log g [dex], [Fe/H] [dex] float64 [M, 3] of a reference catalogue: a
     prepared store (its labels) or a CSV/FITS catalogue with teff, logg, feh columns."""
-    from sost_jax.io import read_catalog
-    from sost_jax.store import PreparedStore
 
     path = Path(source)
     if PreparedStore.is_store(path):
@@ -467,10 +469,10 @@ def reference_labels(source: str | os.PathLike) -> np.ndarray:
         table = read_catalog(path)
         missing = [n for n in LABEL_NAMES if n not in table]
         if missing:
-            raise ValueError(f"reference catalogue {path} has no column(s) {missing}")
+            raise InputError(f"reference catalogue {path} has no column(s) {missing}")
         labels = np.stack([np.asarray(table[n], np.float64) for n in LABEL_NAMES], axis=1)
     if not np.isfinite(labels).all(axis=1).any():
-        raise ValueError(f"reference catalogue {path} has no star with all three labels")
+        raise InputError(f"reference catalogue {path} has no star with all three labels")
     return labels
 
 
@@ -512,9 +514,8 @@ def make_libraries(
     dict
         Paths written and template counts (also in ``library.json``).
     """
+    # config builds every stage's settings, this module's among them: read lazily
     from sost_jax.config import emulator_settings, library_grid
-    from sost_jax.emulator import Emulator, load_or_train
-    from sost_jax.styles import style_source_from_spec
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -530,11 +531,11 @@ def make_libraries(
         summary["emulator_val_median_abs_residual"] = report["val_median_abs_residual"]
         summary["emulator_val_p95_abs_residual"] = report["val_p95_abs_residual"]
     else:
-        raise ValueError("give a saved emulator or a synthetic grid store to train one on")
+        raise InputError("give a saved emulator or a synthetic grid store to train one on")
     grid = library_grid(config)
     params = select_cells(reference_labels(reference), grid)
     if not len(params):
-        raise ValueError(
+        raise InputError(
             f"no cell of the library grid holds {grid.min_stars} or more reference stars; "
             "use larger cells or a lower library.grid.min_stars"
         )

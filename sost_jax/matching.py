@@ -36,6 +36,7 @@ from jax.sharding import PartitionSpec as PS
 
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.devices import data_mesh
+from sost_jax.errors import InputError
 
 Array = jax.Array
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -98,7 +99,7 @@ def make_bank(templates: Array | np.ndarray, offset: Array | np.ndarray | None =
     """
     templates = jnp.asarray(templates, jnp.float32)
     if templates.ndim != 2:
-        raise ValueError(f"templates must be [T, P], got shape {templates.shape}")
+        raise InputError(f"templates must be [T, P], got shape {templates.shape}")
     if offset is None:
         offset = templates.mean(axis=0)
     offset = jnp.asarray(offset, jnp.float32)
@@ -154,7 +155,7 @@ def chi2_matrix(
         Only with ``return_scale``.
     """
     if obs.ndim != 2 or weight.shape != obs.shape or templates.shape[-1] != obs.shape[-1]:
-        raise ValueError(
+        raise InputError(
             f"shapes disagree: obs {obs.shape}, weight {weight.shape}, templates "
             f"{templates.shape} (expected [N, P], [N, P], [T, P])"
         )
@@ -220,7 +221,7 @@ def match(
     bank = templates if isinstance(templates, TemplateBank) else make_bank(templates)
     n_templates = bank.flux.shape[0]
     if not 1 <= k <= n_templates:
-        raise ValueError(f"k = {k} must be between 1 and the {n_templates} templates")
+        raise InputError(f"k = {k} must be between 1 and the {n_templates} templates")
     centred = obs.astype(jnp.float32) - bank.offset[None, :]
     chi2, scale = chi2_matrix(
         centred,
@@ -466,7 +467,7 @@ class Matcher:
         templates = np.asarray(templates, np.float32)
         template_labels = np.asarray(template_labels, np.float32)
         if templates.ndim != 2 or template_labels.shape != (templates.shape[0], 3):
-            raise ValueError(
+            raise InputError(
                 f"templates {templates.shape} and labels {template_labels.shape} must be "
                 "[T, P] and [T, 3]"
             )
@@ -501,7 +502,7 @@ class Matcher:
         weight = np.asarray(weight, np.float32)
         n = obs.shape[0]
         if obs.shape != (n, self.n_pixels) or weight.shape != obs.shape:
-            raise ValueError(
+            raise InputError(
                 f"obs {obs.shape} and weight {weight.shape} must be [N, {self.n_pixels}]"
             )
         size = max(n, pad_to or 0, 1)

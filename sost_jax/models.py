@@ -46,6 +46,8 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
+from sost_jax.errors import InputError
+
 Array = jax.Array
 EPS = 1e-5
 
@@ -84,7 +86,7 @@ def _conv_inits(init: str, fan_in: int) -> tuple[Any, Any]:
         return _DIS_INIT, _uniform(1.0 / math.sqrt(max(fan_in, 1)))
     if init == "zeros":
         return nn.initializers.zeros, nn.initializers.zeros
-    raise ValueError(f"unknown initialisation {init!r}")
+    raise InputError(f"unknown initialisation {init!r}")
 
 
 class Conv1D(nn.Module):
@@ -399,7 +401,7 @@ def input_length(n_pixels: int, n_down: int, stride: int, arch: str) -> int:
     for length in range(n_pixels, n_pixels + 4 * stride ** (n_down + 1) + 1):
         if round_trip_length(length, n_down, stride, arch) == length:
             return length
-    raise ValueError(
+    raise InputError(
         f"no input length from {n_pixels} pixels round-trips through {n_down} down-samplings "
         f"of stride {stride} ({arch})"
     )

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sost_jax.emulator import Emulator
+from sost_jax.errors import InputError
 from sost_jax.store import PreparedStore, StoreWriter
 
 
@@ -48,11 +49,11 @@ class LabelErrors:
 
     def __post_init__(self) -> None:
         if len(self.noise) != 3 or any(not (float(v) >= 0) for v in self.noise):
-            raise ValueError(f"label noise must be 3 numbers >= 0 (K, dex, dex), got {self.noise}")
+            raise InputError(f"label noise must be 3 numbers >= 0 (K, dex, dex), got {self.noise}")
         if not self.teff_scale > 0:
-            raise ValueError(f"teff_scale must be > 0, got {self.teff_scale}")
+            raise InputError(f"teff_scale must be > 0, got {self.teff_scale}")
         if not 0 <= self.logg_pull < 1:
-            raise ValueError(f"logg_pull must be in [0, 1), got {self.logg_pull}")
+            raise InputError(f"logg_pull must be in [0, 1), got {self.logg_pull}")
 
     @classmethod
     def from_config(cls, noise: Sequence[float], bias: Mapping[str, Any] | None) -> LabelErrors:
@@ -61,7 +62,7 @@ class LabelErrors:
         known = {f.name for f in dataclasses.fields(cls)} - {"noise"}
         unknown = sorted(set(bias) - known)
         if unknown:
-            raise ValueError(f"unknown label bias keys {unknown}; known: {sorted(known)}")
+            raise InputError(f"unknown label bias keys {unknown}; known: {sorted(known)}")
         return cls(noise=tuple(float(v) for v in noise), **{k: float(v) for k, v in bias.items()})
 
     def systematic(self, labels: np.ndarray) -> np.ndarray:
@@ -144,16 +145,16 @@ def paired_store(
     if emulator.wave is not None and (
         emulator.wave.shape != wave.shape or not np.allclose(emulator.wave, wave)
     ):
-        raise ValueError(
+        raise InputError(
             f"the emulator's grid ({emulator.n_pixels} px) is not the observed store's "
             f"({wave.size} px, {wave[0]:.1f}-{wave[-1]:.1f} Å)"
         )
     labels = np.asarray(observed.labels if labels is None else labels, np.float64)
     if labels.shape != (len(observed), 3):
-        raise ValueError(f"labels must be [{len(observed)}, 3], got {labels.shape}")
+        raise InputError(f"labels must be [{len(observed)}, 3], got {labels.shape}")
     ok = partner_rows(labels, emulator.scaler.low, emulator.scaler.high)
     if not ok.any():
-        raise ValueError(
+        raise InputError(
             f"no spectrum of {observed.root} has all three labels inside the emulator's grid "
             f"({emulator.scaler.low} - {emulator.scaler.high}): nothing to pair"
         )

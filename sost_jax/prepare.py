@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from sost_jax.errors import InputError
+from sost_jax.io import read_spectrum
 from sost_jax.preprocess import (
     NormaliseSettings,
     air_to_vac,
@@ -80,23 +82,23 @@ class PrepareSettings:
     def __post_init__(self) -> None:
         linear_grid(self.grid_start, self.grid_stop, self.grid_step)  # validates
         if self.grid_medium not in _MEDIA:
-            raise ValueError(f"grid_medium must be 'vacuum' or 'air', got {self.grid_medium!r}")
+            raise InputError(f"grid_medium must be 'vacuum' or 'air', got {self.grid_medium!r}")
         if self.input_medium not in ("", *_MEDIA):
-            raise ValueError(
+            raise InputError(
                 f"input_medium must be '', 'vacuum' or 'air', got {self.input_medium!r}"
             )
         if self.degrade_fwhm and self.degrade_r:
-            raise ValueError("set degrade_fwhm or degrade_r, not both")
+            raise InputError("set degrade_fwhm or degrade_r, not both")
         if self.degrade_fwhm < 0 or self.degrade_r < 0 or self.input_fwhm < 0 or self.input_r < 0:
-            raise ValueError("resolutions must be >= 0")
+            raise InputError("resolutions must be >= 0")
         if self.degrade_fwhm and self.input_fwhm > self.degrade_fwhm:
-            raise ValueError(
+            raise InputError(
                 f"input_fwhm {self.input_fwhm} Å is coarser than degrade_fwhm {self.degrade_fwhm} Å"
             )
         if self.degrade_r and self.input_r and self.input_r < self.degrade_r:
-            raise ValueError(f"input_r {self.input_r} is lower than degrade_r {self.degrade_r}")
+            raise InputError(f"input_r {self.input_r} is lower than degrade_r {self.degrade_r}")
         if not 0.0 <= self.min_coverage <= 1.0:
-            raise ValueError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
+            raise InputError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PrepareSettings:
@@ -207,7 +209,6 @@ def read_to_grid(
     dict with flux, ivar [n, P] of the usable files, meta (list of n dicts) and failures
     (list of (path, reason)).
     """
-    from sost_jax.io import read_spectrum
 
     read = partial(read_spectrum, fmt=reader) if isinstance(reader, str) else reader
     spectra, failures = [], []
@@ -318,7 +319,7 @@ def prepare_files(
     """
     paths = [str(p) for p in paths]
     if not paths:
-        raise ValueError("no input files to prepare")
+        raise InputError("no input files to prepare")
     info = {
         "source": "files",
         "reader": reader,

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from sost_jax.errors import InputError
+
 #: State-dict entries that are buffers, not parameters.
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -61,7 +63,7 @@ def _to_ours(weight: np.ndarray, path: tuple[str, ...]) -> np.ndarray:
         return weight.transpose(2, 1, 0)
     if module.startswith("Dense"):
         return weight.T
-    raise ValueError(f"no layout rule for the kernel of {'/'.join(path)}")
+    raise InputError(f"no layout rule for the kernel of {'/'.join(path)}")
 
 
 def _copy_in_order(
@@ -75,7 +77,7 @@ def _copy_in_order(
     ]
     paths = list(_leaves(like))
     if len(entries) != len(paths):
-        raise ValueError(
+        raise InputError(
             f"{where}: the reference has {len(entries)} parameters under {prefix!r}, the Flax "
             f"module {len(paths)}; is the config the reference's (configs/reference.py) at "
             "the same sizes?"
@@ -85,7 +87,7 @@ def _copy_in_order(
         value = _to_ours(weight, path)
         want = np.shape(_get(like, path))
         if value.shape != want:
-            raise ValueError(f"{where}: {name} {weight.shape} does not fit {'/'.join(path)} {want}")
+            raise InputError(f"{where}: {name} {weight.shape} does not fit {'/'.join(path)} {want}")
         _set(out, path, value)
     return out
 

@@ -18,19 +18,20 @@ from typing import Any
 import numpy as np
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.errors import InputError
 from sost_jax.evaluate import binned_stats, crossmatch, format_table, summary_table, write_report
 from sost_jax.figures import (
     plot_bias_plane,
     plot_differences_vs_snr,
     plot_estimates_vs_reference,
 )
+from sost_jax.io import read_catalog
 
 
 def _table(source: str | os.PathLike | Mapping[str, Any]) -> Mapping[str, Any]:
     """A catalogue or reference given as columns, a catalogue file, or a CSV/FITS table."""
     if isinstance(source, Mapping):
         return source
-    from sost_jax.io import read_catalog
 
     return read_catalog(source)
 
@@ -87,7 +88,7 @@ def evaluate_catalogues(
         ``report``, ``matched`` (name -> `crossmatch` result).
     """
     if not catalogues:
-        raise ValueError("no catalogue to evaluate")
+        raise InputError("no catalogue to evaluate")
     out = Path(out_dir)
     ref = _table(reference)
     matched = {
@@ -118,7 +119,7 @@ def evaluate_catalogues(
         figures["Differences against S/N (Fig. 13)"] = paths[0]
     plane = bias_plane if bias_plane is not None else list(matched)[-1]
     if plane not in matched:
-        raise ValueError(f"bias_plane {plane!r} is not one of {list(matched)}")
+        raise InputError(f"bias_plane {plane!r} is not one of {list(matched)}")
     paths = plot_bias_plane(
         matched[plane],
         fig_dir / "bias_plane",

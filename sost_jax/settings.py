@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any, TypeVar
 
+from sost_jax.errors import InputError
+
 T = TypeVar("T")
 
 
@@ -15,5 +17,5 @@ def from_mapping(cls: type[T], d: Mapping[str, Any], what: str, **fixed: Any) ->
     known = {f.name for f in fields(cls)} - set(fixed)
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ValueError(f"unknown {what}: {unknown}; known: {sorted(known)}")
+        raise InputError(f"unknown {what}: {unknown}; known: {sorted(known)}")
     return cls(**dict(d), **fixed)

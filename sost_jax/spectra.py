@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sost_jax.errors import InputError
+
 
 class Spectrum(NamedTuple):
     """One spectrum as read from a file, before any preprocessing.
@@ -54,5 +56,5 @@ class Grid(NamedTuple):
     meta: dict[str, Any]
 
 
-class ReadError(ValueError):
+class ReadError(InputError):
     """A file cannot be read as a spectrum; the message names the file and the reason."""

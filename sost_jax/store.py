@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.errors import InputError
 from sost_jax.files import write_text
 
 STORE_VERSION = 1
@@ -82,7 +83,7 @@ class StoreWriter:
             old = json.loads(manifest_path.read_text())
             old_wave = np.load(self.root / "wave.npy")
             if old.get("info") != self.info or not np.array_equal(old_wave, self.wave):
-                raise ValueError(
+                raise InputError(
                     f"{self.root} already holds a store prepared with other settings; "
                     "choose another output directory or delete it"
                 )
@@ -120,16 +121,16 @@ class StoreWriter:
         """
         n, p = np.shape(flux)
         if p != self.wave.size or np.shape(weight) != (n, p) or np.shape(labels) != (n, 3):
-            raise ValueError(
+            raise InputError(
                 f"shard arrays disagree: flux {np.shape(flux)}, weight {np.shape(weight)}, "
                 f"labels {np.shape(labels)}, grid of {self.wave.size} pixels"
             )
         if "id" not in meta:
-            raise ValueError("shard meta needs an 'id' column")
+            raise InputError("shard meta needs an 'id' column")
         columns = {k: np.asarray(v) for k, v in meta.items()}
         for key, col in columns.items():
             if col.shape != (n,):
-                raise ValueError(f"meta column {key!r} has shape {col.shape}, expected ({n},)")
+                raise InputError(f"meta column {key!r} has shape {col.shape}, expected ({n},)")
         final = self.root / "shards" / shard_name(index)
         tmp = final.with_name(final.name + ".partial")
         if tmp.exists():
@@ -187,7 +188,7 @@ class PreparedStore:
         manifest_bytes = manifest_path.read_bytes()
         self.manifest = json.loads(manifest_bytes)
         if self.manifest.get("version") != STORE_VERSION:
-            raise ValueError(
+            raise InputError(
                 f"{self.root}: store version {self.manifest.get('version')} is not supported "
                 f"(this sost-jax reads version {STORE_VERSION})"
             )

@@ -64,6 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sost_jax.errors import InputError
 from sost_jax.matching import chi2_matrix
 from sost_jax.store import PreparedStore
 
@@ -112,7 +113,7 @@ class StyleSource(Protocol):
 def _check_n(n: int) -> int:
     n = int(n)
     if n < 0:
-        raise ValueError(f"the number of styles must be >= 0, got {n}")
+        raise InputError(f"the number of styles must be >= 0, got {n}")
     return n
 
 
@@ -125,7 +126,7 @@ class PriorStyle:
 
     def __init__(self, dim: int):
         if int(dim) < 1:
-            raise ValueError(f"style dimension must be >= 1, got {dim}")
+            raise InputError(f"style dimension must be >= 1, got {dim}")
         self.dim = int(dim)
         self.spec = "prior"
 
@@ -147,7 +148,7 @@ class FixedStyle:
     def __init__(self, vector: Any):
         v = np.asarray(vector, np.float32)
         if v.ndim != 1 or v.size < 1 or not np.isfinite(v).all():
-            raise ValueError(f"a fixed style must be a finite [d] vector, got shape {v.shape}")
+            raise InputError(f"a fixed style must be a finite [d] vector, got shape {v.shape}")
         self.vector = v
         self.dim = int(v.size)
         self.spec = f"fixed:{_format_vector(v)}"
@@ -170,18 +171,18 @@ def _cholesky(cov: np.ndarray) -> np.ndarray:
             return np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0]))
         except np.linalg.LinAlgError:
             jitter = scale * 1e-10 if jitter == 0.0 else jitter * 100.0
-    raise ValueError("the covariance matrix is not positive semi-definite")
+    raise InputError("the covariance matrix is not positive semi-definite")
 
 
 def _check_mean_cov(mean: Any, cov: Any) -> tuple[np.ndarray, np.ndarray]:
     mean = np.asarray(mean, np.float64)
     cov = np.asarray(cov, np.float64)
     if mean.ndim != 1 or mean.size < 1 or cov.shape != (mean.size, mean.size):
-        raise ValueError(f"mean must be [d] and cov [d, d]; got {mean.shape} and {cov.shape}")
+        raise InputError(f"mean must be [d] and cov [d, d]; got {mean.shape} and {cov.shape}")
     if not (np.isfinite(mean).all() and np.isfinite(cov).all()):
-        raise ValueError("mean and cov must be finite")
+        raise InputError("mean and cov must be finite")
     if not np.allclose(cov, cov.T, rtol=1e-6, atol=1e-12 * max(np.abs(cov).max(), 1e-30)):
-        raise ValueError("cov must be symmetric")
+        raise InputError("cov must be symmetric")
     return mean, cov
 
 
@@ -247,13 +248,13 @@ class MixtureStyle:
         means = np.asarray(means, np.float64)
         covs = np.asarray(covs, np.float64)
         if w.ndim != 1 or w.size < 1 or means.ndim != 2 or means.shape[0] != w.size:
-            raise ValueError(
+            raise InputError(
                 f"weights must be [K] and means [K, d]; got {w.shape} and {means.shape}"
             )
         if covs.shape != (w.size, means.shape[1], means.shape[1]):
-            raise ValueError(f"covs must be [K, d, d] = {(w.size, *means.shape[1:] * 2)}")
+            raise InputError(f"covs must be [K, d, d] = {(w.size, *means.shape[1:] * 2)}")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"weights must be non-negative and not all zero, got {w}")
+            raise InputError(f"weights must be non-negative and not all zero, got {w}")
         pairs = [_check_mean_cov(m, c) for m, c in zip(means, covs, strict=True)]
         self.weights = w / w.sum()
         self.means = np.stack([m for m, _ in pairs])
@@ -299,10 +300,10 @@ def _load_npz(path: str | os.PathLike, kind: str, names: tuple[str, ...]) -> dic
     with np.load(path, allow_pickle=False) as z:
         found = str(z["kind"]) if "kind" in z.files else None
         if found != kind:
-            raise ValueError(f"{path} holds a {found!r} style prior, not a {kind!r} one")
+            raise InputError(f"{path} holds a {found!r} style prior, not a {kind!r} one")
         missing = [k for k in names if k not in z.files]
         if missing:
-            raise ValueError(f"{path} lacks {missing}")
+            raise InputError(f"{path} lacks {missing}")
         return {k: z[k] for k in names}
 
 
@@ -312,17 +313,17 @@ def load_prior(path: str | os.PathLike) -> GaussianStyle | MixtureStyle:
         kind = str(z["kind"]) if "kind" in z.files else None
     known = {GaussianStyle.kind: GaussianStyle, MixtureStyle.kind: MixtureStyle}
     if kind not in known:
-        raise ValueError(f"{path} is not a saved style prior (kind {kind!r})")
+        raise InputError(f"{path} is not a saved style prior (kind {kind!r})")
     return known[kind].load(path)
 
 
 def _check_samples(styles: Any, at_least: int) -> np.ndarray:
     x = np.asarray(styles, np.float64)
     if x.ndim != 2:
-        raise ValueError(f"styles must be [M, d], got shape {x.shape}")
+        raise InputError(f"styles must be [M, d], got shape {x.shape}")
     x = x[np.isfinite(x).all(axis=1)]
     if x.shape[0] < at_least:
-        raise ValueError(f"need at least {at_least} finite style vectors, got {x.shape[0]}")
+        raise InputError(f"need at least {at_least} finite style vectors, got {x.shape[0]}")
     return x
 
 
@@ -374,7 +375,7 @@ def fit_mixture(
 
     k = int(n_components)
     if k < 1:
-        raise ValueError(f"n_components must be >= 1, got {n_components}")
+        raise InputError(f"n_components must be >= 1, got {n_components}")
     x = _check_samples(styles, max(k, 2))
     gm = GaussianMixture(
         k,
@@ -411,7 +412,7 @@ class CallableStyle:
         n = _check_n(n)
         out = jnp.asarray(self.fn(key, n), jnp.float32)
         if out.shape != (n, self.dim):
-            raise ValueError(f"{self.spec} returned shape {out.shape}, expected {(n, self.dim)}")
+            raise InputError(f"{self.spec} returned shape {out.shape}, expected {(n, self.dim)}")
         return out
 
     def __repr__(self) -> str:
@@ -494,18 +495,18 @@ class MatchedObservedStyle:
         else:
             flux, weight = (np.asarray(a, np.float32) for a in observed)
             if flux.ndim != 2 or weight.shape != flux.shape:
-                raise ValueError(
+                raise InputError(
                     f"observed flux {flux.shape} and weight {weight.shape} must be [M, P]"
                 )
             self._store, self._flux, self._weight = None, flux, weight
             self.n_observed, self.n_pixels = flux.shape
             where = f"{self.n_observed} spectra"
         if self.n_observed < 1:
-            raise ValueError("no observed spectra to match against")
+            raise InputError("no observed spectra to match against")
         if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+            raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
         if weighting not in ("mask", "ivar"):
-            raise ValueError(f"weighting must be 'mask' or 'ivar', got {weighting!r}")
+            raise InputError(f"weighting must be 'mask' or 'ivar', got {weighting!r}")
         self.rows = self._eligible(float(min_snr), snr, where)
         self.encode = encode
         self.dim = int(dim)
@@ -521,19 +522,19 @@ class MatchedObservedStyle:
             return np.arange(self.n_observed)
         if self._store is not None:
             if "snr" not in self._store.meta:
-                raise ValueError(
+                raise InputError(
                     f"matching among S/N >= {min_snr} spectra, but {where} records no S/N "
                     "(meta 'snr'); set library.match_min_snr=0"
                 )
             snr = self._store.meta["snr"]
         elif snr is None:
-            raise ValueError(f"min_snr = {min_snr} needs the observed spectra's S/N (snr=)")
+            raise InputError(f"min_snr = {min_snr} needs the observed spectra's S/N (snr=)")
         snr = np.nan_to_num(np.asarray(snr, np.float64), nan=-np.inf)
         if snr.shape != (self.n_observed,):
-            raise ValueError(f"snr has shape {snr.shape}, expected ({self.n_observed},)")
+            raise InputError(f"snr has shape {snr.shape}, expected ({self.n_observed},)")
         rows = np.flatnonzero(snr >= min_snr)
         if rows.size == 0:
-            raise ValueError(f"no observed spectrum in {where} has S/N >= {min_snr}")
+            raise InputError(f"no observed spectrum in {where} has S/N >= {min_snr}")
         return rows
 
     def _chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -568,7 +569,7 @@ class MatchedObservedStyle:
         """
         syn = np.asarray(flux, np.float32)
         if syn.ndim != 2 or syn.shape[1] != self.n_pixels:
-            raise ValueError(
+            raise InputError(
                 f"synthetic flux must be [n, {self.n_pixels}] like the observed, got {syn.shape}"
             )
         n = syn.shape[0]
@@ -598,7 +599,7 @@ class MatchedObservedStyle:
             best[better] = dist[better]
             index[better] = rows[arg[better]]
         if not np.isfinite(best).all():
-            raise ValueError("no observed spectrum has any pixel with data")
+            raise InputError("no observed spectrum has any pixel with data")
         return index, best
 
     def partner_ids(self, index: np.ndarray) -> np.ndarray | None:
@@ -615,7 +616,7 @@ class MatchedObservedStyle:
         unique, inverse = np.unique(index, return_inverse=True)
         codes = jnp.asarray(self.encode(self._read(unique)), jnp.float32)
         if codes.shape != (unique.size, self.dim):
-            raise ValueError(f"encode returned {codes.shape}, expected {(unique.size, self.dim)}")
+            raise InputError(f"encode returned {codes.shape}, expected {(unique.size, self.dim)}")
         return codes[jnp.asarray(inverse.reshape(-1))], index
 
     def styles_and_columns(
@@ -624,9 +625,9 @@ class MatchedObservedStyle:
         """`__call__`'s styles and each template's partner: ``partner`` (its row among the
         observed spectra) and, for a store with ids, ``partner_id``."""
         if context is None or context.flux is None:
-            raise ValueError("the matched style source needs the synthetic spectra (context.flux)")
+            raise InputError("the matched style source needs the synthetic spectra (context.flux)")
         if np.shape(context.flux)[0] != _check_n(n):
-            raise ValueError(f"n = {n} but the context holds {np.shape(context.flux)[0]} spectra")
+            raise InputError(f"n = {n} but the context holds {np.shape(context.flux)[0]} spectra")
         styles, partners = self.styles_and_partners(context.flux)
         columns = {"partner": partners.astype(np.int64)}
         ids = self.partner_ids(partners)
@@ -695,15 +696,15 @@ def style_source_from_spec(
     kind = kind.strip().lower()
     arg = arg.strip()
     if kind not in SPEC_KINDS:
-        raise ValueError(
+        raise InputError(
             f"unknown style source {spec!r}: expected one of 'prior', 'fixed:v1,v2,...', "
             "'gaussian:PATH', 'mixture:PATH', 'matched'"
         )
     takes_arg = kind in ("fixed", "gaussian", "mixture")
     if takes_arg and not arg:
-        raise ValueError(f"style source {kind!r} needs an argument: '{kind}:...' (got {spec!r})")
+        raise InputError(f"style source {kind!r} needs an argument: '{kind}:...' (got {spec!r})")
     if not takes_arg and sep:
-        raise ValueError(f"style source {kind!r} takes no argument (got {spec!r})")
+        raise InputError(f"style source {kind!r} takes no argument (got {spec!r})")
 
     source: StyleSource
     if kind == "prior":
@@ -712,7 +713,7 @@ def style_source_from_spec(
         try:
             values = [float(v) for v in arg.split(",")]
         except ValueError:
-            raise ValueError(f"'fixed:' needs comma-separated numbers, got {arg!r}") from None
+            raise InputError(f"'fixed:' needs comma-separated numbers, got {arg!r}") from None
         source = FixedStyle(values)
     elif kind == "gaussian":
         source = GaussianStyle.load(arg)
@@ -720,7 +721,7 @@ def style_source_from_spec(
         source = MixtureStyle.load(arg)
     else:
         if observed is None or encode is None:
-            raise ValueError(
+            raise InputError(
                 "style source 'matched' needs the observed spectra (observed=) and the "
                 "observed domain's style encoder (encode=)"
             )
@@ -730,5 +731,5 @@ def style_source_from_spec(
             observed, encode, dim, weighting=match_weight, min_snr=match_min_snr
         )
     if source.dim != int(dim):
-        raise ValueError(f"style source {spec!r} has dimension {source.dim}, the model {dim}")
+        raise InputError(f"style source {spec!r} has dimension {source.dim}, the model {dim}")
     return source

@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 
 from sost_jax import checkpoints, losses, translation
 from sost_jax.batches import BatchStream, Position, split_validation
+from sost_jax.config import save_config
 from sost_jax.devices import data_mesh
+from sost_jax.errors import InputError, SostError
 from sost_jax.models import AutoEncoder, MultiScaleDiscriminator
 from sost_jax.optim import standard_promotion
 from sost_jax.store import PreparedStore
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 Array = jax.Array
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SostError, RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -224,7 +226,7 @@ def generator_loss(
         # The translations' mean change must be the mean difference between the two
         # domains' training sets (no labels: it assumes similar populations, as the GAN).
         if not constants or "mean_gap" not in constants:
-            raise ValueError(
+            raise InputError(
                 "loss.mean_gap > 0 needs the two training sets' mean difference: "
                 "constants={'mean_gap': domain_mean(observed) - domain_mean(synthetic)}"
             )
@@ -387,10 +389,10 @@ def domain_mean(store: PreparedStore, rows: np.ndarray, max_rows: int = 20_000) 
 
 def _open_domain(path: str, name: str, n_pixels: int | None) -> PreparedStore:
     if not path:
-        raise ValueError(f"train.{name}_store is not set: give the prepared store of that domain")
+        raise InputError(f"train.{name}_store is not set: give the prepared store of that domain")
     store = PreparedStore(path)
     if n_pixels is not None and store.n_pixels != n_pixels:
-        raise ValueError(
+        raise InputError(
             f"{name} store {path} has {store.n_pixels} pixels, the other domain {n_pixels}"
         )
     return store
@@ -402,14 +404,14 @@ def training_rows(store: PreparedStore, min_snr: float, name: str) -> np.ndarray
     if min_snr <= 0:
         return np.arange(len(store))
     if "snr" not in store.meta:
-        raise ValueError(
+        raise InputError(
             f"train.min_snr = {min_snr} but the {name} store {store.root} records no S/N "
             "(meta 'snr'); set train.min_snr=0 or prepare the store from files with S/N"
         )
     snr = np.asarray(store.meta["snr"], np.float64)
     rows = np.flatnonzero(np.nan_to_num(snr, nan=-np.inf) >= min_snr)
     if rows.size < 10:
-        raise ValueError(
+        raise InputError(
             f"only {rows.size} of {len(store)} {name} spectra have S/N >= {min_snr} "
             "(train.min_snr): too few to train on"
         )
@@ -494,7 +496,6 @@ def train_and_evaluate(
     TrainingDiverged
         A loss became NaN/inf; nothing from that step on is saved.
     """
-    from sost_jax.config import save_config
 
     t_start = time.perf_counter()
     tc = config.train
@@ -509,7 +510,7 @@ def train_and_evaluate(
     paired = None
     if config.loss.paired > 0:
         if not tc.paired_store:
-            raise ValueError(
+            raise InputError(
                 "loss.paired > 0 needs train.paired_store: synthetic spectra at the observed "
                 "spectra's labels (sost-jax pair)"
             )
@@ -518,7 +519,7 @@ def train_and_evaluate(
     mesh = data_mesh()
     n_proc, pid = jax.process_count(), jax.process_index()
     if tc.batch_size % len(mesh.devices.flat) or tc.batch_size % n_proc:
-        raise ValueError(
+        raise InputError(
             f"train.batch_size {tc.batch_size} must be a multiple of the {mesh.devices.size} "
             f"devices and {n_proc} processes"
         )
@@ -539,7 +540,7 @@ def train_and_evaluate(
         has = np.concatenate([(c["weight"] > 0).any(axis=1) for _, c in paired.iter_chunks(4096)])
         rows = streams["b"].indices[has[streams["b"].indices]]
         if rows.size < max(tc.batch_size, 2):
-            raise ValueError(
+            raise InputError(
                 f"only {rows.size} observed training spectra have a synthetic partner in "
                 f"{paired.root}: too few for batches of {tc.batch_size}"
             )
@@ -556,7 +557,7 @@ def train_and_evaluate(
     if restored is not None:
         step0, state, record = restored
         if record.get("fingerprint") != fingerprint:
-            raise ValueError(
+            raise InputError(
                 f"{work} holds checkpoints of a different model (config fingerprint "
                 f"{record.get('fingerprint')} vs {fingerprint}); use another workdir"
             )

@@ -26,6 +26,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from sost_jax import checkpoints
+from sost_jax.errors import InputError
 from sost_jax.models import AutoEncoder
 from sost_jax.store import PreparedStore
 
@@ -132,7 +133,7 @@ def batched(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], batch: int) 
     last batch is padded by repeating its final row, so that ``fn`` sees one shape).
     ``arrays`` must hold at least one row."""
     if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+        raise InputError(f"batch must be >= 1, got {batch}")
     n = arrays[0].shape[0]
     parts = []
     for lo in range(0, n, batch):
@@ -194,7 +195,7 @@ class Translator:
     def _check(self, flux: Any) -> np.ndarray:
         x = np.asarray(flux, np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_pixels:
-            raise ValueError(f"flux must be [N, {self.n_pixels}], got {x.shape}")
+            raise InputError(f"flux must be [N, {self.n_pixels}], got {x.shape}")
         return x
 
     def __call__(self, flux: Any, styles: Any) -> np.ndarray:
@@ -214,7 +215,7 @@ class Translator:
         x = self._check(flux)
         s = np.asarray(styles, np.float32)
         if s.shape != (x.shape[0], self.style_dim):
-            raise ValueError(f"styles must be [{x.shape[0]}, {self.style_dim}], got {s.shape}")
+            raise InputError(f"styles must be [{x.shape[0]}, {self.style_dim}], got {s.shape}")
         if not x.shape[0]:
             return np.zeros((0, self.n_pixels), np.float32)
         return batched(
@@ -278,14 +279,14 @@ def translator_from_run(
     config_hash = hashlib.sha256(config_path.read_bytes()).hexdigest()[:16]
     if n_pixels is None:
         if not config.train.synthetic_store:
-            raise ValueError("the run names no synthetic store: give n_pixels")
+            raise InputError("the run names no synthetic store: give n_pixels")
         n_pixels = PreparedStore(config.train.synthetic_store).n_pixels
     expected = fingerprint(config)
 
     def check(record: dict[str, Any]) -> None:
         found = record.get("fingerprint")
         if found is not None and found != expected:
-            raise ValueError(
+            raise InputError(
                 f"the checkpoint belongs to another model than {config_path} describes "
                 f"(fingerprint {found} vs {expected})"
             )

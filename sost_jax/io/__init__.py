@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from os import PathLike
 from typing import Any, Literal
 
+from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
 from sost_jax.io.catalog import DEFAULT_ALIASES, labels_by_id, read_catalog, read_miles_params
 from sost_jax.io.fits1d import fits1d_from_bytes, read_fits1d
@@ -101,7 +102,7 @@ def read_spectrum(
         The file cannot be read by the chosen reader.
     """
     if fmt not in ("auto", "lamost", "fits1d"):
-        raise ValueError(f"unknown format {fmt!r}")
+        raise InputError(f"unknown format {fmt!r}")
     try:
         raw = fitsfast.load_bytes(path)
         if fmt == "auto":

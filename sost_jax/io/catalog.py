@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
 from sost_jax.io.fitsfast import FitsUnsupported
 from sost_jax.io.lamost import file_stem
@@ -81,13 +82,13 @@ def _read_csv(path: Path, delimiter: str) -> dict[str, np.ndarray]:
         lines = [line for line in f if line.strip() and not line.lstrip().startswith("#")]
     rows = list(csv.reader(lines, delimiter=delimiter))
     if not rows:
-        raise ValueError("no header row")
+        raise InputError("no header row")
     names = [name.strip() for name in rows[0]]
     if len(set(names)) != len(names) or "" in names:
-        raise ValueError(f"empty or duplicate column names in {names}")
+        raise InputError(f"empty or duplicate column names in {names}")
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(names):
-            raise ValueError(f"data row {number} has {len(row)} fields, header {len(names)}")
+            raise InputError(f"data row {number} has {len(row)} fields, header {len(names)}")
     return {
         name: _column_from_strings([row[j] for row in rows[1:]]) for j, name in enumerate(names)
     }
@@ -97,7 +98,7 @@ def _read_fits_table(path: Path, hdu: int) -> dict[str, np.ndarray]:
     raw = fitsfast.load_bytes(path)
     _, data = fitsfast.read_header_and_data(raw, hdu)
     if not isinstance(data, dict):
-        raise ValueError(f"HDU {hdu} is not a binary table")
+        raise InputError(f"HDU {hdu} is not a binary table")
     out = {}
     for name, column in data.items():
         column = np.asarray(column)
@@ -117,10 +118,10 @@ def _rename(
     if isinstance(columns, Mapping):
         missing = [c for c in columns if c not in table]
         if missing:
-            raise ValueError(f"column(s) {missing} not found; have {list(table)}")
+            raise InputError(f"column(s) {missing} not found; have {list(table)}")
         targets = list(columns.values())
         if len(set(targets)) != len(targets):
-            raise ValueError(f"several columns renamed to the same name: {targets}")
+            raise InputError(f"several columns renamed to the same name: {targets}")
         return {columns[c]: table[c] for c in columns}
     lower = {k.lower(): v for k, v in aliases.items()}
     priority = {k: i for i, k in enumerate(lower)}
@@ -134,12 +135,12 @@ def _rename(
     for name in table:
         new = new_names.get(name, name)
         if new in out:
-            raise ValueError(f"two columns would be named {new!r}; pass columns= to choose")
+            raise InputError(f"two columns would be named {new!r}; pass columns= to choose")
         out[new] = table[name]
     if columns is not None:
         missing = [c for c in columns if c not in out]
         if missing:
-            raise ValueError(f"column(s) {missing} not found; have {list(out)}")
+            raise InputError(f"column(s) {missing} not found; have {list(out)}")
         out = {c: out[c] for c in columns}
     return out
 
@@ -196,7 +197,7 @@ def read_catalog(
         elif name.endswith((".csv", ".txt", ".dat", ".tsv")):
             table = _read_csv(path, "\t" if name.endswith(".tsv") else delimiter)
         else:
-            raise ValueError("unknown catalogue format (expected .csv, .tsv, .txt or .fits)")
+            raise InputError("unknown catalogue format (expected .csv, .tsv, .txt or .fits)")
         table = _rename(table, columns, DEFAULT_ALIASES if aliases is None else aliases)
     except (OSError, UnicodeDecodeError, csv.Error, ValueError, FitsUnsupported) as err:
         raise ReadError(f"{path}: {err}") from err
@@ -235,7 +236,7 @@ def read_miles_params(path: str | PathLike[str]) -> dict[str, np.ndarray]:
                 if not fields:
                     continue
                 if len(fields) != 4:
-                    raise ValueError(f"line {number}: expected 4 fields, got {len(fields)}")
+                    raise InputError(f"line {number}: expected 4 fields, got {len(fields)}")
                 if not fields[0].isdigit():
                     # v9.1 lists one star as "022." (m0221?); do not guess, skip it
                     warnings.warn(
@@ -265,6 +266,6 @@ def labels_by_id(catalog: dict[str, np.ndarray]) -> dict[str, tuple[float, float
     """
     missing = [k for k in ("id", "teff", "logg", "feh") if k not in catalog]
     if missing:
-        raise ValueError(f"label catalogue lacks column(s) {', '.join(missing)}")
+        raise InputError(f"label catalogue lacks column(s) {', '.join(missing)}")
     columns = (catalog["id"], catalog["teff"], catalog["logg"], catalog["feh"])
     return {str(i): (float(t), float(g), float(f)) for i, t, g, f in zip(*columns, strict=True)}

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
 from sost_jax.io.lamost import file_stem
@@ -73,13 +74,13 @@ def wcs_wavelength(header: dict[str, Any], npix: int) -> np.ndarray:
     if crval is None:
         coeff0, coeff1 = _number(header, "COEFF0"), _number(header, "COEFF1")
         if coeff0 is None or coeff1 is None:
-            raise ValueError("no wavelength solution (CRVAL1 and COEFF0/COEFF1 absent)")
+            raise InputError("no wavelength solution (CRVAL1 and COEFF0/COEFF1 absent)")
         return 10.0 ** (coeff0 + coeff1 * (pix - 1))
     step = _number(header, "CD1_1")
     if step is None:
         step = _number(header, "CDELT1")
     if step is None or step == 0:
-        raise ValueError("no wavelength step (CDELT1 / CD1_1 absent or zero)")
+        raise InputError("no wavelength step (CDELT1 / CD1_1 absent or zero)")
     crpix = _number(header, "CRPIX1")
     crpix = 1.0 if crpix is None else crpix
     offset = step * (pix - crpix)
@@ -91,7 +92,7 @@ def wcs_wavelength(header: dict[str, Any], npix: int) -> np.ndarray:
         wave = crval + offset
     unit = str(header.get("CUNIT1") or "angstrom").strip().lower()
     if unit not in _UNIT_TO_ANGSTROM:
-        raise ValueError(f"unknown wavelength unit CUNIT1={unit!r}")
+        raise InputError(f"unknown wavelength unit CUNIT1={unit!r}")
     return wave * _UNIT_TO_ANGSTROM[unit]
 
 
@@ -180,17 +181,17 @@ def fits1d_from_bytes(
 ) -> Spectrum:
     """Like `read_fits1d`, from file contents already in memory (decompressed)."""
     if medium not in (None, "air", "vacuum"):
-        raise ValueError(f"medium must be 'air', 'vacuum' or None, not {medium!r}")
+        raise InputError(f"medium must be 'air', 'vacuum' or None, not {medium!r}")
     try:
         hdus = fitsfast.read_hdus(raw, hdu + 2, backend)
         if len(hdus) <= hdu:
-            raise ValueError(f"HDU {hdu} absent (file has {len(hdus)})")
+            raise InputError(f"HDU {hdu} absent (file has {len(hdus)})")
         header, data = hdus[hdu]
         if not isinstance(data, np.ndarray):
-            raise ValueError(f"HDU {hdu} holds no image data")
+            raise InputError(f"HDU {hdu} holds no image data")
         data = np.squeeze(data)
         if data.ndim not in (1, 2) or data.shape[-1] < 2:
-            raise ValueError(f"expected a 1-D spectrum (or rows of one), got shape {data.shape}")
+            raise InputError(f"expected a 1-D spectrum (or rows of one), got shape {data.shape}")
         flux, ivar = _find_uncertainty(hdus, hdu, data)
         wave = wcs_wavelength(header, len(flux))
     except (FitsFormatError, FitsUnsupported, ValueError) as err:

@@ -24,6 +24,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from sost_jax.errors import InputError
+
 BLOCK = 2880
 """FITS block size [bytes]; headers and data are padded to multiples of it."""
 
@@ -49,7 +51,7 @@ _END_CARD = b"END" + b" " * 5
 _SKIP_KEYS = frozenset(("COMMENT", "HISTORY", "", "CONTINUE", "HIERARCH"))
 
 
-class FitsFormatError(ValueError):
+class FitsFormatError(InputError):
     """The bytes are not a readable FITS file (not FITS, no END card, truncated)."""
 
 
@@ -467,7 +469,7 @@ def read_hdus(raw: bytes, max_hdus: int | None = None, backend: Backend = "auto"
     if backend == "astropy":
         return _read_hdus_astropy(raw, max_hdus)
     if backend not in ("auto", "fast"):
-        raise ValueError(f"unknown backend {backend!r}")
+        raise InputError(f"unknown backend {backend!r}")
     try:
         return _read_hdus_fast(raw, max_hdus)
     except FitsUnsupported:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
 from sost_jax.io.catalog import read_catalog
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
@@ -207,9 +208,9 @@ def read_ascii_grid(
     paths = [Path(p) for p in paths]
     params = np.asarray(params, dtype=np.float64)
     if params.shape != (len(paths), 3):
-        raise ValueError(f"params must have shape ({len(paths)}, 3), got {params.shape}")
+        raise InputError(f"params must have shape ({len(paths)}, 3), got {params.shape}")
     if not paths:
-        raise ValueError("no file given")
+        raise InputError("no file given")
     wave: np.ndarray | None = None
     fluxes = []
     for path in paths:
@@ -313,10 +314,10 @@ def read_array_grid(path: str | PathLike[str]) -> Grid:
                 medium = f.attrs.get("medium")
                 medium = medium.decode() if isinstance(medium, bytes) else medium
         else:
-            raise ValueError("unknown grid format (expected .npz, .h5 or .hdf5)")
+            raise InputError("unknown grid format (expected .npz, .h5 or .hdf5)")
         missing = [k for k in ("params", "wavelength", "flux") if k not in arrays]
         if missing:
-            raise ValueError(f"missing dataset(s) {', '.join(missing)}")
+            raise InputError(f"missing dataset(s) {', '.join(missing)}")
     except (OSError, ValueError, KeyError) as err:
         raise ReadError(f"{path}: {err}") from err
     meta.update(path=str(path), medium=medium or None)
@@ -365,4 +366,4 @@ def write_array_grid(path: str | PathLike[str], grid: Grid) -> None:
             f.attrs["medium"] = medium
             f.attrs["meta_json"] = meta_json
     else:
-        raise ValueError(f"{path}: unknown grid format (expected .npz, .h5 or .hdf5)")
+        raise InputError(f"{path}: unknown grid format (expected .npz, .h5 or .hdf5)")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported, Hdu
 from sost_jax.spectra import ReadError, Spectrum
@@ -116,13 +117,13 @@ def _arrays_from_hdus(hdus: list[Hdu]) -> tuple[np.ndarray, ...]:
     header0, data0 = hdus[0]
     if header0.get("NAXIS") == 0:
         if len(hdus) < 2 or not isinstance(hdus[1].data, dict):
-            raise ValueError("DR5+ layout needs a binary table in HDU 1, none found")
+            raise InputError("DR5+ layout needs a binary table in HDU 1, none found")
         columns = hdus[1].data
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
-            raise ValueError(f"missing column(s) {', '.join(missing)} in HDU 1")
+            raise InputError(f"missing column(s) {', '.join(missing)} in HDU 1")
         if len(columns["FLUX"]) == 0:
-            raise ValueError("binary table has no rows")
+            raise InputError("binary table has no rows")
         andmask = _row(columns["ANDMASK"]) if "ANDMASK" in columns else None
         return (
             _row(columns["WAVELENGTH"]),
@@ -134,7 +135,7 @@ def _arrays_from_hdus(hdus: list[Hdu]) -> tuple[np.ndarray, ...]:
         andmask = data0[3] if data0.shape[0] >= 4 else None
         return data0[2], data0[0], data0[1], andmask
     shape = None if data0 is None else getattr(data0, "shape", None)
-    raise ValueError(
+    raise InputError(
         f"not a LAMOST layout: primary data shape {shape}, expected none (DR5+) or [5, P]"
     )
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import ml_collections
 
+from sost_jax.errors import InputError
+
 __all__ = ["default_mock_config", "validate_mock_config"]
 
 
@@ -173,22 +175,22 @@ def _get(cfg: Any, path: str) -> Any:
         try:
             node = node[part]
         except (KeyError, AttributeError, TypeError) as err:
-            raise ValueError(f"mock config: missing key '{path}'") from err
+            raise InputError(f"mock config: missing key '{path}'") from err
     return node
 
 
 def _number(cfg: Any, path: str) -> float:
     value = _get(cfg, path)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"mock config: '{path}' must be a number, got {value!r}")
+        raise InputError(f"mock config: '{path}' must be a number, got {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"mock config: '{path}' must be finite, got {value!r}")
+        raise InputError(f"mock config: '{path}' must be finite, got {value!r}")
     return float(value)
 
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(f"mock config: {message}")
+        raise InputError(f"mock config: {message}")
 
 
 def _positive(cfg: Any, paths: Iterable[str]) -> None:

@@ -51,6 +51,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sost_jax.constants import C_KMS
+from sost_jax.errors import InputError
 from sost_jax.preprocess.wavelength import air_to_vac
 
 __all__ = [
@@ -399,7 +400,7 @@ def feature_strengths(params: np.ndarray, table: FeatureTable) -> np.ndarray:
     """
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != 3:
-        raise ValueError(f"params must have shape [N, 3], got {params.shape}")
+        raise InputError(f"params must have shape [N, 3], got {params.shape}")
     teff, logg, feh = (params[:, i : i + 1] for i in range(3))
     window = np.exp(-0.5 * ((teff - table.t_peak) / table.t_width) ** 2)
     # sigmoid((t_cut - Teff) / scale), written to stay finite for t_cut = inf.

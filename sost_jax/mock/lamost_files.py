@@ -25,6 +25,7 @@ import ml_collections
 import numpy as np
 from astropy.io import fits
 
+from sost_jax.errors import InputError
 from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.mock.params import sample_parameters
 from sost_jax.mock.simulate import band_snr, observed_spectra
@@ -298,7 +299,7 @@ def write_lamost_fits(
     }
     for name, column in columns.items():
         if np.shape(column) != (n_pix,):
-            raise ValueError(f"{name} must have shape ({n_pix},), got {np.shape(column)}")
+            raise InputError(f"{name} must have shape ({n_pix},), got {np.shape(column)}")
     values = {"FILENAME": os.path.basename(os.fspath(path)), **header}
     _write(path, _layout(n_pix), values, columns)
 
@@ -345,7 +346,7 @@ def write_mock_lamost_survey(
     """
     cfg = validate_mock_config(default_mock_config() if cfg is None else cfg)
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise InputError(f"n must be >= 0, got {n}")
     seed = cfg.seed if seed is None else int(seed)
     os.makedirs(out_dir, exist_ok=True)
     wave = lamost_wavelength()

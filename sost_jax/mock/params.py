@@ -15,6 +15,9 @@ from collections.abc import Sequence
 import ml_collections
 import numpy as np
 
+from sost_jax.errors import InputError
+from sost_jax.mock.config import default_mock_config
+
 __all__ = ["COMPONENTS", "grid_parameters", "main_sequence_logg", "sample_parameters"]
 
 COMPONENTS: tuple[str, ...] = ("dwarf", "red_clump", "rgb", "subgiant", "hot", "m_dwarf")
@@ -40,8 +43,6 @@ def main_sequence_logg(teff: np.ndarray) -> np.ndarray:
 
 def _params_config(cfg: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
     if cfg is None:
-        from sost_jax.mock.config import default_mock_config
-
         return default_mock_config().params
     return cfg.params if "params" in cfg else cfg
 
@@ -73,11 +74,11 @@ def sample_parameters(
         Only with ``return_components``: index into `COMPONENTS`.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise InputError(f"n must be >= 0, got {n}")
     p = _params_config(cfg)
     weights = np.array([float(p.weights[name]) for name in COMPONENTS])
     if np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError(f"params.weights must be >= 0 and not all zero, got {weights}")
+        raise InputError(f"params.weights must be >= 0 and not all zero, got {weights}")
     comp = rng.choice(len(COMPONENTS), size=n, p=weights / weights.sum())
 
     # [Fe/H]: disc Gaussian plus a metal-poor tail, twice as frequent among giants.
@@ -127,9 +128,9 @@ def sample_parameters(
 
 def _axis(low: float, high: float, step: float) -> np.ndarray:
     if step <= 0:
-        raise ValueError(f"grid step must be > 0, got {step}")
+        raise InputError(f"grid step must be > 0, got {step}")
     if high < low:
-        raise ValueError(f"grid range must have low <= high, got ({low}, {high})")
+        raise InputError(f"grid range must have low <= high, got ({low}, {high})")
     count = int(np.floor((high - low) / step + 1e-9)) + 1
     return low + step * np.arange(count)
 

@@ -43,6 +43,7 @@ import ml_collections
 import numpy as np
 
 from sost_jax.constants import C_KMS, FWHM_PER_SIGMA
+from sost_jax.errors import InputError
 from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.mock.features import (
     FeatureTable,
@@ -146,7 +147,7 @@ def continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
     """
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != 3:
-        raise ValueError(f"params must have shape [N, 3], got {params.shape}")
+        raise InputError(f"params must have shape [N, 3], got {params.shape}")
     return np.exp(_log_continuum(params, np.asarray(wave, dtype=np.float64)))
 
 
@@ -197,7 +198,7 @@ def lsf_kernel(
         Symmetric weights summing to 1, centred on index K.
     """
     if resolution <= 0 or pixel_dv <= 0:
-        raise ValueError(f"resolution and pixel_dv must be > 0, got {resolution}, {pixel_dv}")
+        raise InputError(f"resolution and pixel_dv must be > 0, got {resolution}, {pixel_dv}")
     sigma = C_KMS / (resolution * FWHM_PER_SIGMA) / pixel_dv  # [pixels]
     k = int(np.ceil(halfwidth * sigma))
     y = np.arange(-k, k + 1) / sigma
@@ -411,17 +412,17 @@ def _build_model(cfg: ml_collections.ConfigDict, wave: np.ndarray, observed: boo
 def _check_inputs(params: np.ndarray, wave: np.ndarray, cfg: ml_collections.ConfigDict):
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != 3:
-        raise ValueError(f"params must have shape [N, 3], got {params.shape}")
+        raise InputError(f"params must have shape [N, 3], got {params.shape}")
     if not np.all(np.isfinite(params)):
-        raise ValueError("params must be finite")
+        raise InputError("params must be finite")
     if np.any(params[:, 0] <= 0):
-        raise ValueError("Teff must be > 0 K")
+        raise InputError("Teff must be > 0 K")
     wave = np.asarray(wave, dtype=np.float64)
     if wave.ndim != 1 or wave.size < 2 or not np.all(np.diff(wave) > 0):
-        raise ValueError("wave must be a 1-D increasing array of at least 2 wavelengths [Å]")
+        raise InputError("wave must be a 1-D increasing array of at least 2 wavelengths [Å]")
     lo, hi = cfg.wave.fine_min * 1.01, cfg.wave.fine_max / 1.01
     if wave[0] < lo or wave[-1] > hi:
-        raise ValueError(
+        raise InputError(
             f"wave spans {wave[0]:.1f}-{wave[-1]:.1f} Å but must lie within {lo:.1f}-{hi:.1f} "
             "Å (the internal grid cfg.wave.fine_min..fine_max less a 1% margin)"
         )
@@ -595,9 +596,9 @@ def observed_spectra(
     band = (wave >= cfg.noise.snr_band[0]) & (wave <= cfg.noise.snr_band[1])
     if not noiseless:
         if rng is None:
-            raise ValueError("observed_spectra needs rng unless noiseless=True")
+            raise InputError("observed_spectra needs rng unless noiseless=True")
         if not band.any():
-            raise ValueError(f"no pixel of wave lies in cfg.noise.snr_band {cfg.noise.snr_band}")
+            raise InputError(f"no pixel of wave lies in cfg.noise.snr_band {cfg.noise.snr_band}")
     model = _build_model(cfg, wave, observed=True)
 
     # Per-spectrum draws, all made up front so that chunking cannot change them.
@@ -634,11 +635,11 @@ def observed_spectra(
         if snr is not None:
             snr_v = np.broadcast_to(np.asarray(snr, dtype=np.float64), (n,)).copy()
             if np.any(~(snr_v > 0)):
-                raise ValueError("snr must be > 0")
+                raise InputError("snr must be > 0")
         if rv is not None:
             rv_imposed = np.broadcast_to(np.asarray(rv, dtype=np.float64), (n,)).copy()
             if np.any(~(np.abs(rv_imposed) < _MAX_RV)):
-                raise ValueError(f"rv must be finite and |rv| < {_MAX_RV:.0f} km/s")
+                raise InputError(f"rv must be finite and |rv| < {_MAX_RV:.0f} km/s")
             rv_meas = rv_meas - rv_true + rv_imposed
             rv_true = rv_imposed
         z_header = rv_meas / C_KMS

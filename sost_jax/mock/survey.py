@@ -32,7 +32,7 @@ from sost_jax.mock.config import validate_mock_config
 from sost_jax.mock.lamost_files import lamost_wavelength, write_mock_lamost_survey
 from sost_jax.mock.params import grid_parameters, sample_parameters
 from sost_jax.mock.simulate import observed_spectra, synthetic_spectra
-from sost_jax.prepare import PrepareSettings, prepare_arrays, prepare_files
+from sost_jax.prepare import PrepareSettings, prepare_arrays, prepare_files, to_grid
 from sost_jax.store import PreparedStore
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def example_spectra(
     dict with "synthetic", "oracle", "observed" (normalised flux [M, P]) and
     "observed_weight" [M, P], all on ``settings.wave``.
     """
-    from sost_jax.prepare import to_grid
+    # the continuum fit imports JAX: only the demo's example spectra need it, not `mock`
     from sost_jax.preprocess import normalise
 
     wave = settings.wave

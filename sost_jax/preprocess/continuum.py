@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 
+from sost_jax.errors import InputError
 from sost_jax.preprocess.settings import NormaliseSettings
 
 
@@ -162,7 +163,7 @@ def normalise(
     flux = np.asarray(flux, dtype=np.float32)
     ivar = np.asarray(ivar, dtype=np.float32)
     if flux.ndim != 2 or flux.shape != ivar.shape or flux.shape[1] != len(wave):
-        raise ValueError(
+        raise InputError(
             f"flux and ivar must be [N, P] with P = len(wave) = {len(wave)}; "
             f"got {flux.shape} and {ivar.shape}"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sost_jax.constants import C_KMS, FWHM_PER_SIGMA
+from sost_jax.errors import InputError
 
 
 def gaussian_kernel(sigma_pix: float, half_width: float = 5.0) -> np.ndarray:
@@ -72,7 +73,7 @@ def _smooth(
 
 def _extra_sigma(fwhm_out: float, fwhm_in: float) -> float:
     if fwhm_out < fwhm_in:
-        raise ValueError(
+        raise InputError(
             f"cannot degrade to a sharper resolution: target FWHM {fwhm_out} < current {fwhm_in}"
         )
     return float(np.sqrt(fwhm_out**2 - fwhm_in**2) / FWHM_PER_SIGMA)
@@ -104,7 +105,7 @@ def degrade_to_fwhm(
     """
     step = np.diff(wave)
     if not np.allclose(step, step[0], rtol=1e-6):
-        raise ValueError("degrade_to_fwhm needs a uniformly spaced wavelength grid")
+        raise InputError("degrade_to_fwhm needs a uniformly spaced wavelength grid")
     return _smooth(flux, ivar, _extra_sigma(fwhm_out, fwhm_in) / step[0])
 
 
@@ -134,7 +135,7 @@ def degrade_to_resolution(
     """
     dlnl = np.diff(np.log(wave))
     if not np.allclose(dlnl, dlnl[0], rtol=1e-5):
-        raise ValueError("degrade_to_resolution needs a grid uniform in log(wavelength)")
+        raise InputError("degrade_to_resolution needs a grid uniform in log(wavelength)")
     # FWHM in velocity is c / R; in ln(λ) units it is 1 / R.
     fwhm_in = 0.0 if np.isinf(r_in) else C_KMS / r_in
     sigma_kms = _extra_sigma(C_KMS / r_out, fwhm_in)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sost_jax.errors import InputError
+
 
 def _fractional_positions(wave: np.ndarray, new_wave: np.ndarray) -> np.ndarray:
     """Position of each new pixel in input-pixel units, NaN outside the coverage.
@@ -54,11 +56,11 @@ def resample(
     flux = np.asarray(flux, dtype=np.float32)
     ivar = np.asarray(ivar, dtype=np.float32)
     if flux.ndim != 2 or ivar.shape != flux.shape:
-        raise ValueError(f"flux and ivar must both be [N, P]; got {flux.shape}, {ivar.shape}")
+        raise InputError(f"flux and ivar must both be [N, P]; got {flux.shape}, {ivar.shape}")
     n, p_in = flux.shape
     wave = np.asarray(wave, dtype=np.float64)
     if wave.shape not in ((p_in,), (n, p_in)):
-        raise ValueError(f"wave has shape {wave.shape}; expected ({p_in},) or ({n}, {p_in})")
+        raise InputError(f"wave has shape {wave.shape}; expected ({p_in},) or ({n}, {p_in})")
     pos = _fractional_positions(np.atleast_2d(wave), np.asarray(new_wave, dtype=np.float64))
     if pos.shape[0] != n:
         pos = np.broadcast_to(pos, (n, pos.shape[1]))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sost_jax.errors import InputError
+
 
 @dataclass(frozen=True)
 class NormaliseSettings:
@@ -41,14 +43,14 @@ class NormaliseSettings:
 
     def __post_init__(self) -> None:
         if self.knot_spacing <= 0:
-            raise ValueError(f"knot_spacing must be > 0 Å, got {self.knot_spacing}")
+            raise InputError(f"knot_spacing must be > 0 Å, got {self.knot_spacing}")
         if self.penalty < 0:
-            raise ValueError(f"penalty must be >= 0, got {self.penalty}")
+            raise InputError(f"penalty must be >= 0, got {self.penalty}")
         if self.n_iter < 0:
-            raise ValueError(f"n_iter must be >= 0, got {self.n_iter}")
+            raise InputError(f"n_iter must be >= 0, got {self.n_iter}")
         if self.clip_low <= 0 or self.clip_high <= 0:
-            raise ValueError("clip_low and clip_high must be > 0 (in units of the rms residual)")
+            raise InputError("clip_low and clip_high must be > 0 (in units of the rms residual)")
         if not 0 <= self.floor < 1:
-            raise ValueError(f"floor must be in [0, 1) of the mean flux, got {self.floor}")
+            raise InputError(f"floor must be in [0, 1) of the mean flux, got {self.floor}")
         if self.weighting not in ("uniform", "ivar"):
-            raise ValueError(f"weighting must be 'uniform' or 'ivar', got {self.weighting!r}")
+            raise InputError(f"weighting must be 'uniform' or 'ivar', got {self.weighting!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sost_jax.constants import C_KMS
+from sost_jax.errors import InputError
 
 
 def linear_grid(start: float, stop: float, step: float) -> np.ndarray:
@@ -23,7 +24,7 @@ def linear_grid(start: float, stop: float, step: float) -> np.ndarray:
         Pixel centres [Å]. The default sost-jax grid, ``linear_grid(3900, 8699, 1)``, has 4800.
     """
     if step <= 0 or stop <= start:
-        raise ValueError(f"bad wavelength grid: start={start}, stop={stop}, step={step}")
+        raise InputError(f"bad wavelength grid: start={start}, stop={stop}, step={step}")
     n = int(np.floor((stop - start) / step + 1e-9)) + 1
     return start + step * np.arange(n, dtype=np.float64)
 
