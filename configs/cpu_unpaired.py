@@ -20,11 +20,26 @@ turns them back on; the observed domain's discriminator then sees each translati
 the noise and mask of an observed spectrum of the batch (``loss.gan_measured``).
 """
 
-from sost_jax.config import cpu_config
+from sost_jax.config import default_config
 
 
 def get_config():
-    config = cpu_config()
+    config = default_config()
+    # the cpu config's network and schedule (configs/cpu.py)
+    config.model.dim = 16
+    config.model.n_res = 2
+    config.model.mlp_dim = 64
+    config.model.translation = "change"
+    config.dis.dim = 16
+    config.train.batch_size = 8
+    config.train.steps = 700
+    config.train.decay_start = 350
+    config.train.lr = 1e-3
+    config.train.eval_every = 100
+    config.train.checkpoint_every = 100
+    config.train.log_every = 20
+    config.emulator.max_minutes = 2.0
+    # no labels: reconstruction and the mean-gap term
     config.loss.paired = 0.0
     config.loss.mean_gap = 10.0
     config.loss.recon_x = 10.0

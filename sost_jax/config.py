@@ -1,16 +1,14 @@
-"""Run configuration: defaults, loading from config files, validation, and saving.
+"""The configuration of a whole run: defaults, validation, loading with overrides.
 
 Configs are data: an ``ml_collections.ConfigDict`` whose sections map to the pipeline's
-stages. A config file is a Python file with ``get_config()`` returning one (see
-``configs/``); command-line overrides are ``key.path=value`` strings. Every run writes its
-resolved config next to its outputs (`save_config`).
+stages. This module sits above the stages: each section's defaults and checks are its
+stage's own settings (`PrepareSettings`, `EmulatorSettings`, `LibraryGrid`, `InferSettings`,
+``models.MODEL_DEFAULTS``, ...), and no stage imports it. Reading config files, overrides
+and saving are `sost_jax.configfile`'s (the bottom of the package).
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,10 +16,12 @@ from pathlib import Path
 import ml_collections
 
 from sost_jax.catalogue import InferSettings
+from sost_jax.configfile import apply_overrides, read_config_file, save_config
 from sost_jax.emulator import EmulatorSettings
 from sost_jax.errors import InputError
 from sost_jax.library import LibraryGrid
 from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.models import DIS_DEFAULTS, MODEL_DEFAULTS
 from sost_jax.pairing import LabelErrors
 from sost_jax.prepare import PrepareSettings
 from sost_jax.styles import SPEC_KINDS
@@ -69,49 +69,9 @@ def default_config() -> ml_collections.ConfigDict:
             "subset_label_noise": [50.0, 0.05, 0.03],
         }
     )
-    # Generator (both auto-encoders): the paper's sizes (Yan et al., Table A.1).
-    c.model = ml_collections.ConfigDict(
-        {
-            # geometry: "padded" (sost-jax: padded convolutions, content code P / 4) or
-            # "reference" (the public PyTorch code's unpadded network, 256 x 1197 at 4800
-            # pixels, stride-4 style encoder entry); see sost_jax.models
-            "arch": "padded",
-            # "kaiming" (He-normal convolutions and MLP, zero biases) or "reference"
-            # (convolutions N(0, 0.02), PyTorch's default biases and MLP: small AdaIN params)
-            "init": "kaiming",
-            "dim": 64,  # channels after the first convolution
-            "n_down": 2,  # down-samplings in the encoders (= up-samplings in the decoder)
-            "down_stride": 2,  # stride of each down-sampling
-            "n_res": 3,  # residual blocks in the content encoder and the decoder
-            "kernel_res": 7,  # kernel of the residual blocks
-            "style_kernel": 7,  # kernel of the style encoder's strided convolutions
-            "style_dim": 8,  # style code length
-            "mlp_dim": 256,  # hidden width of the style -> AdaIN MLP
-            "pad_mode": "reflect",  # "reflect" or "zero"
-            "conv_impl": "xla",  # "xla" (lax.conv, faster on CPU) or "matmul"
-            "dtype": "float32",  # compute dtype: "float32" or "bfloat16" (params stay f32)
-            # translation a -> b: "direct" (the paper's: dec_b(content_a, style)) or
-            # "change" (x_a + change_b(content_a, style): a second decoder per domain, zero
-            # at start and told the position along the spectrum, draws only the change)
-            "translation": "direct",
-        }
-    )
-    # Multi-scale discriminators.
-    c.dis = ml_collections.ConfigDict(
-        {
-            "dim": 64,
-            "n_layers": 4,
-            "n_scales": 3,
-            "leaky_slope": 0.2,  # the reference: 0.1
-            # between scales: "avg3" (3-wide average pool, stride 2) or "decimate" (every
-            # other pixel: the reference's 1-wide average pool)
-            "downsample": "avg3",
-            "init": "normal",  # "normal" (N(0, 0.02), zero biases) or "reference"
-            "pad_mode": "reflect",
-            "conv_impl": "xla",
-            "dtype": "float32",
-        }
-    )
+    # Generator (both auto-encoders) and discriminators: see sost_jax.models.
+    c.model = ml_collections.ConfigDict(dict(MODEL_DEFAULTS))
+    c.dis = ml_collections.ConfigDict(dict(DIS_DEFAULTS))
     # Loss weights, sost-jax's defaults (GAN 1, id 10, content 1, style 1, no cycle);
     # configs/paper.py and configs/reference.py hold the paper's and the reference code's.
     # recon_weighting "mask": reconstruction L1 only over pixels with data; "none": all.
@@ -344,38 +304,6 @@ def _one_of(section: ml_collections.ConfigDict, name: str, key: str, allowed: tu
         raise InputError(f"{name}.{key} must be one of {', '.join(allowed)}; got {section[key]!r}")
 
 
-def _parse_value(text: str) -> object:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
-    """Apply ``section.key=value`` overrides in place; unknown keys are an error."""
-    for item in overrides:
-        if "=" not in item:
-            raise InputError(f"override {item!r} is not of the form key.path=value")
-        key, text = item.split("=", 1)
-        *parents, leaf = key.strip().split(".")
-        node = config
-        for part in parents:
-            if part not in node:
-                raise InputError(f"unknown config section {part!r} in override {item!r}")
-            node = node[part]
-        if leaf not in node:
-            raise InputError(f"unknown config key {key!r}; known here: {sorted(node.keys())}")
-        value = _parse_value(text)
-        old = node[leaf]
-        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(old, list) and isinstance(value, tuple):
-            value = list(value)
-        if old is not None and type(value) is not type(old):
-            raise InputError(f"config key {key!r} expects {type(old).__name__}, got {text!r}")
-        node[leaf] = value
-
-
 def load_config(
     path: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
@@ -395,27 +323,26 @@ def load_config(
     """
     if path is None:
         config = (base or default_config)()
+    elif Path(path).suffix == ".json":  # a saved run: keys added since fall back to defaults
+        config = default_config()
+        config.update(read_config_file(path))
     else:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        if path.suffix == ".json":
-            config = default_config()
-            config.update(ml_collections.ConfigDict(json.loads(path.read_text())))
-        else:
-            spec = importlib.util.spec_from_file_location(f"sost_config_{path.stem}", path)
-            if spec is None or spec.loader is None:
-                raise InputError(f"cannot import config file {path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            if not hasattr(module, "get_config"):
-                raise InputError(f"config file {path} defines no get_config()")
-            config = module.get_config()
+        config = read_config_file(path)
     apply_overrides(config, overrides)
     validate(config)
     return config
 
 
-def save_config(config: ml_collections.ConfigDict, path: str | os.PathLike) -> None:
-    """Write the resolved config as JSON (readable back with `load_config`)."""
-    Path(path).write_text(config.to_json(indent=1, sort_keys=True))
+__all__ = [
+    "apply_overrides",
+    "cpu_config",
+    "default_config",
+    "emulator_settings",
+    "infer_settings",
+    "library_grid",
+    "load_config",
+    "prepare_settings",
+    "reader_workers",
+    "save_config",
+    "validate",
+]

@@ -36,7 +36,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from sost_jax.constants import LABEL_NAMES
-from sost_jax.emulator import Emulator, load_or_train
+from sost_jax.emulator import Emulator, EmulatorSettings, load_or_train
 from sost_jax.errors import InputError
 from sost_jax.io import read_catalog
 from sost_jax.settings import from_mapping
@@ -514,8 +514,6 @@ def make_libraries(
     dict
         Paths written and template counts (also in ``library.json``).
     """
-    # config builds every stage's settings, this module's among them: read lazily
-    from sost_jax.config import emulator_settings, library_grid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -525,14 +523,17 @@ def make_libraries(
         summary["emulator"] = str(Path(emulator).absolute())
     elif grid_store is not None:
         emu, report = load_or_train(
-            out / "emulator", grid_store, emulator_settings(config), progress
+            out / "emulator",
+            grid_store,
+            EmulatorSettings.from_dict(config.emulator.to_dict()),
+            progress,
         )
         summary["emulator"] = report["path"]
         summary["emulator_val_median_abs_residual"] = report["val_median_abs_residual"]
         summary["emulator_val_p95_abs_residual"] = report["val_p95_abs_residual"]
     else:
         raise InputError("give a saved emulator or a synthetic grid store to train one on")
-    grid = library_grid(config)
+    grid = LibraryGrid.from_dict(config.library.grid.to_dict())
     params = select_cells(reference_labels(reference), grid)
     if not len(params):
         raise InputError(

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from sost_jax import checkpoints, losses, translation
 from sost_jax.batches import BatchStream, Position, split_validation
-from sost_jax.config import save_config
+from sost_jax.configfile import save_config
 from sost_jax.devices import data_mesh
 from sost_jax.errors import InputError, SostError
 from sost_jax.models import AutoEncoder, MultiScaleDiscriminator

@@ -26,8 +26,9 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from sost_jax import checkpoints
+from sost_jax.configfile import read_config_file
 from sost_jax.errors import InputError
-from sost_jax.models import AutoEncoder
+from sost_jax.models import MODEL_DEFAULTS, AutoEncoder
 from sost_jax.store import PreparedStore
 
 Array = jax.Array
@@ -268,14 +269,13 @@ def translator_from_run(
     ValueError
         The checkpoint was written by a model of other shapes than the config's.
     """
-    # config imports the stages' settings, this module among them: read lazily
-    from sost_jax.config import load_config
-
     work = Path(workdir).absolute()
     config_path = work / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{work} has no config.json: not a training run")
-    config = load_config(config_path)
+    config = read_config_file(config_path)
+    # a run saved before a model setting existed had that setting's default
+    config.model = ConfigDict({**MODEL_DEFAULTS, **config.model.to_dict()})
     config_hash = hashlib.sha256(config_path.read_bytes()).hexdigest()[:16]
     if n_pixels is None:
         if not config.train.synthetic_store:

@@ -61,3 +61,19 @@ def test_config_file_errors(tmp_path):
     bad.write_text("x = 1\n")
     with pytest.raises(ValueError, match="get_config"):
         load_config(bad)
+
+
+def test_the_cpu_config_file_is_the_demo_default():
+    from sost_jax.config import cpu_config
+
+    assert load_config("configs/cpu.py").to_dict() == cpu_config().to_dict()
+
+
+def test_a_run_saved_before_a_setting_existed_loads_with_its_default(tmp_path):
+    import json
+
+    saved = load_config("configs/tiny.py").to_dict()
+    del saved["model"]["arch"], saved["loss"]["mean_gap"]  # keys added after this run
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    config = load_config(tmp_path / "config.json")
+    assert config.model.arch == "padded" and config.loss.mean_gap == 0.0

@@ -80,3 +80,14 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
     for name in names:  # one interpreter per module: the order of a real first import
         run = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True)
         assert run.returncode == 0, f"{name}: {run.stderr[-500:]}"
+
+
+def test_no_stage_imports_the_run_config():
+    """Stages take their own settings; only the top (demo, cli) assembles a whole config."""
+    modules = _modules()
+    users = {
+        m
+        for m, p in modules.items()
+        if "sost_jax.config" in _imports(p, True, modules) + _imports(p, False, modules)
+    }
+    assert users <= {"sost_jax.cli", "sost_jax.demo"}, users

@@ -267,6 +267,15 @@ def test_translator_refuses_missing_runs_and_foreign_checkpoints(tiny_run, tmp_p
         translator_from_run(tmp_path, n_pixels=400)
     with pytest.raises(FileNotFoundError, match="step 5"):
         translator_from_run(work, n_pixels=400, step=5)
+    import json
+
+    old = tmp_path / "old"  # a run saved before model.arch existed: its default is taken
+    old.mkdir()
+    (old / "checkpoints").symlink_to(work / "checkpoints")
+    saved = json.loads((work / "config.json").read_text())
+    del saved["model"]["arch"]
+    (old / "config.json").write_text(json.dumps(saved))
+    assert translator_from_run(old, n_pixels=400).step == 1
     other = load_config("configs/tiny.py", ["model.mlp_dim=8"])
     (tmp_path / "checkpoints").symlink_to(work / "checkpoints")
     save_config(other, tmp_path / "config.json")
