@@ -73,7 +73,7 @@ from sost_jax.config import (  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.emulator import emulator_from_store  # noqa: E402
 from sost_jax.evaluate import crossmatch, format_table, summary_table, write_report  # noqa: E402
-from sost_jax.figures import plot_estimates_vs_reference, plot_library_coverage  # noqa: E402
+from sost_jax.figures import plot_estimates_vs_reference  # noqa: E402
 from sost_jax.io import read_ck04, read_miles_params  # noqa: E402
 from sost_jax.library import (  # noqa: E402
     Library,
@@ -82,6 +82,7 @@ from sost_jax.library import (  # noqa: E402
 )
 from sost_jax.matching import make_matcher  # noqa: E402
 from sost_jax.pairing import paired_store  # noqa: E402
+from sost_jax.plots import plot_library_coverage  # noqa: E402
 from sost_jax.prepare import prepare_arrays, prepare_files, read_to_grid  # noqa: E402
 from sost_jax.preprocess import normalise  # noqa: E402
 from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402

@@ -1,4 +1,6 @@
-"""Checkpoints with orbax: one manager owns saving, keep-last-N and restoring the latest.
+"""Checkpoints with orbax, the one module that uses it: train states (a manager owns saving,
+keep-last-N and restoring the latest; `restore_part` reads some fields, e.g. the
+generators, without the optimiser states) and plain array trees (the emulator's).
 
 A checkpoint holds the whole train state (parameters, optimizer states, step, PRNG key) and
 a JSON record of everything else needed to continue exactly: the data streams' positions
@@ -116,3 +118,23 @@ def restore_part(
     finally:
         manager.close()
     return step, dict(out["state"]), record
+
+
+def save_arrays(path: str | os.PathLike, tree: Any) -> None:
+    """Write a pytree of arrays to the new directory ``path`` (and wait until it is done)."""
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+        checkpointer.save(Path(path).absolute(), tree)
+        checkpointer.wait_until_finished()
+    finally:
+        checkpointer.close()
+
+
+def load_arrays(path: str | os.PathLike, like: Any) -> Any:
+    """Read a pytree written by `save_arrays`; ``like`` gives its structure, shapes, dtypes
+    and target shardings (`on_device`)."""
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+        return checkpointer.restore(Path(path).absolute(), like)
+    finally:
+        checkpointer.close()

@@ -45,12 +45,7 @@ from sost_jax.config import (
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.emulator import load_or_train
 from sost_jax.evaluate import format_table, gap_closed
-from sost_jax.figures import (
-    plot_library_coverage,
-    plot_residuals,
-    plot_template_gallery,
-    plot_tsne_panels,
-)
+from sost_jax.figures import plot_residuals
 from sost_jax.files import replacing
 from sost_jax.io import labels_by_id, read_catalog
 from sost_jax.library import Library, make_libraries, read_library, write_library
@@ -59,7 +54,13 @@ from sost_jax.losses import pixel_relative_residual
 from sost_jax.mock import observed_spectra, sample_parameters
 from sost_jax.mock.survey import example_spectra, make_mock_survey
 from sost_jax.pairing import LabelErrors, paired_store
-from sost_jax.plots import plot_parameter_distribution, plot_spectra_panels
+from sost_jax.plots import (
+    plot_library_coverage,
+    plot_parameter_distribution,
+    plot_spectra_panels,
+    plot_template_gallery,
+    plot_tsne_panels,
+)
 from sost_jax.prepare import prepare_arrays
 from sost_jax.report import evaluate_catalogues
 from sost_jax.training import train_and_evaluate

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sost_jax import figures
+from sost_jax import figures, plots
 from sost_jax.evaluate import crossmatch
 
 
@@ -53,19 +53,19 @@ def test_plot_residuals(tmp_path):
 def test_tsne_embedding_subsamples_and_keeps_perplexity_below_the_points():
     rng = np.random.default_rng(1)
     groups = {"synthetic": rng.normal(0, 1, (40, 8)), "observed": rng.normal(2, 1, (25, 8))}
-    xy, group = figures.tsne_embedding(groups, seed=0, perplexity=30.0, max_points=20)
+    xy, group = plots.tsne_embedding(groups, seed=0, perplexity=30.0, max_points=20)
     assert xy.shape == (40, 2) and np.isfinite(xy).all()
     np.testing.assert_array_equal(np.bincount(group), [20, 20])
     with pytest.raises(ValueError, match="same vector length"):
-        figures.tsne_embedding({"a": np.zeros((10, 3)), "b": np.zeros((10, 4))})
+        plots.tsne_embedding({"a": np.zeros((10, 3)), "b": np.zeros((10, 4))})
     with pytest.raises(ValueError, match="at least 4"):
-        figures.tsne_embedding({"a": np.zeros((3, 3))})
+        plots.tsne_embedding({"a": np.zeros((3, 3))})
 
 
 def test_plot_tsne_and_panels(tmp_path):
     rng = np.random.default_rng(2)
     groups = {"synthetic": rng.normal(0, 1, (30, 60)), "observed": rng.normal(1, 1, (30, 60))}
-    _written(figures.plot_tsne(groups, tmp_path / "fig8", perplexity=30.0), "fig8")
+    _written(plots.plot_tsne(groups, tmp_path / "fig8", perplexity=30.0), "fig8")
     panels = {
         "spectra before": groups,
         "content codes": {
@@ -73,9 +73,7 @@ def test_plot_tsne_and_panels(tmp_path):
             "observed": rng.normal(0, 1, (20, 4)),
         },
     }
-    _written(
-        figures.plot_tsne_panels(panels, tmp_path / "fig8_panels", max_points=15), "fig8_panels"
-    )
+    _written(plots.plot_tsne_panels(panels, tmp_path / "fig8_panels", max_points=15), "fig8_panels")
 
 
 def test_plot_library_coverage(tmp_path):
@@ -87,9 +85,9 @@ def test_plot_library_coverage(tmp_path):
         [rng.uniform(3800, 7000, 300), rng.uniform(0.5, 5, 300), rng.normal(-0.3, 0.4, 300)], 1
     )
     ref[0] = np.nan
-    _written(figures.plot_library_coverage(lib, ref, tmp_path / "fig9"), "fig9")
+    _written(plots.plot_library_coverage(lib, ref, tmp_path / "fig9"), "fig9")
     with pytest.raises(ValueError, match=r"\[N, 3\]"):
-        figures.plot_library_coverage(lib[:, :2], ref, tmp_path / "x")
+        plots.plot_library_coverage(lib[:, :2], ref, tmp_path / "x")
 
 
 def test_plot_library_coverage_with_a_large_reference_uses_a_density_map(tmp_path):
@@ -98,7 +96,7 @@ def test_plot_library_coverage_with_a_large_reference_uses_a_density_map(tmp_pat
         [rng.uniform(4000, 6500, 10), rng.uniform(1, 5, 10), rng.uniform(-2, 0.5, 10)], 1
     )
     ref = np.stack([rng.uniform(3800, 7000, 6000), rng.uniform(0.5, 5, 6000), np.zeros(6000)], 1)
-    _written(figures.plot_library_coverage(lib, ref, tmp_path / "fig9_dense"), "fig9_dense")
+    _written(plots.plot_library_coverage(lib, ref, tmp_path / "fig9_dense"), "fig9_dense")
 
 
 def test_plot_template_gallery(tmp_path):
@@ -108,13 +106,11 @@ def test_plot_template_gallery(tmp_path):
         [rng.uniform(4000, 7000, 30), rng.uniform(1, 5, 30), rng.uniform(-2, 0.5, 30)], 1
     )
     flux = 1.0 - 0.4 * np.exp(-0.5 * ((wave - 4861.0) / 8.0) ** 2) + rng.normal(0, 0.01, (30, 200))
-    _written(figures.plot_template_gallery(wave, flux, labels, tmp_path / "fig10", n=12), "fig10")
+    _written(plots.plot_template_gallery(wave, flux, labels, tmp_path / "fig10", n=12), "fig10")
     # More templates asked for than there are: all of them.
-    _written(
-        figures.plot_template_gallery(wave, flux[:5], labels[:5], tmp_path / "few", n=12), "few"
-    )
+    _written(plots.plot_template_gallery(wave, flux[:5], labels[:5], tmp_path / "few", n=12), "few")
     with pytest.raises(ValueError, match="labels"):
-        figures.plot_template_gallery(wave, flux, labels[:4], tmp_path / "x")
+        plots.plot_template_gallery(wave, flux, labels[:4], tmp_path / "x")
 
 
 def test_plot_estimates_vs_reference(tmp_path):

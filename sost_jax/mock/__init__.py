@@ -20,18 +20,17 @@ from sost_jax.mock.lamost_files import (
     write_lamost_fits,
     write_mock_lamost_survey,
 )
+from sost_jax.mock.observe import band_snr, observed_spectra
 from sost_jax.mock.params import COMPONENTS, grid_parameters, main_sequence_logg, sample_parameters
 from sost_jax.mock.simulate import (
     MASK_BAD_PIXEL,
     MASK_COSMIC,
-    band_snr,
     continuum,
     default_wave,
     fine_grid,
     gap_factors,
     lsf_kernel,
     mock_feature_table,
-    observed_spectra,
     synthetic_spectra,
 )
 

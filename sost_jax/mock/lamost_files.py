@@ -27,8 +27,8 @@ from astropy.io import fits
 
 from sost_jax.errors import InputError
 from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.mock.observe import band_snr, observed_spectra
 from sost_jax.mock.params import sample_parameters
-from sost_jax.mock.simulate import band_snr, observed_spectra
 
 __all__ = [
     "LAMOST_COLUMNS",

@@ -30,8 +30,9 @@ import numpy as np
 from sost_jax.io import labels_by_id, read_catalog
 from sost_jax.mock.config import validate_mock_config
 from sost_jax.mock.lamost_files import lamost_wavelength, write_mock_lamost_survey
+from sost_jax.mock.observe import observed_spectra
 from sost_jax.mock.params import grid_parameters, sample_parameters
-from sost_jax.mock.simulate import observed_spectra, synthetic_spectra
+from sost_jax.mock.simulate import synthetic_spectra
 from sost_jax.prepare import PrepareSettings, prepare_arrays, prepare_files, to_grid
 from sost_jax.store import PreparedStore
 
