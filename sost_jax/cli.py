@@ -79,7 +79,7 @@ def _cmd_mock(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from sost_jax.io import labels_by_id, read_catalog
+    from sost_jax.io import labels_by_id, read_reference_catalog
     from sost_jax.prepare import prepare_files
 
     config = load_config(args.config, args.overrides)
@@ -87,7 +87,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     if not paths:
         print("sost-jax prepare: no input files found", file=sys.stderr)
         return 2
-    labels = labels_by_id(read_catalog(args.labels)) if args.labels else None
+    labels = labels_by_id(read_reference_catalog(args.labels)) if args.labels else None
     Path(args.out).mkdir(parents=True, exist_ok=True)
     save_config(config, Path(args.out) / "config.json")
     store = prepare_files(
@@ -175,7 +175,7 @@ def _cmd_library(args: argparse.Namespace) -> int:
 
 def _cmd_infer(args: argparse.Namespace) -> int:
     from sost_jax.catalogue import infer_files, infer_store
-    from sost_jax.io import labels_by_id, read_catalog
+    from sost_jax.io import labels_by_id, read_reference_catalog
     from sost_jax.store import PreparedStore
 
     config = load_config(args.config, args.overrides)
@@ -190,7 +190,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         if not paths:
             print("sost-jax infer: no input files found", file=sys.stderr)
             return 2
-        labels = labels_by_id(read_catalog(args.labels)) if args.labels else None
+        labels = labels_by_id(read_reference_catalog(args.labels)) if args.labels else None
         summary = infer_files(
             paths,
             args.library,

@@ -47,7 +47,7 @@ from sost_jax.emulator import load_or_train
 from sost_jax.evaluate import format_table, gap_closed
 from sost_jax.figures import plot_residuals
 from sost_jax.files import replacing
-from sost_jax.io import labels_by_id, read_catalog
+from sost_jax.io import labels_by_id, read_reference_catalog
 from sost_jax.library import Library, make_libraries, read_library, write_library
 from sost_jax.library import reference_labels as read_reference
 from sost_jax.losses import pixel_relative_residual
@@ -326,7 +326,7 @@ def run_demo(
     _stage("inference on the test set", t0)
     test_files = sorted(str(p) for p in (work / "mock" / "test_fits").glob("*.fits"))
     test_labels_csv = work / "mock" / "test_fits" / "labels.csv"
-    labels = labels_by_id(read_catalog(test_labels_csv))
+    labels = labels_by_id(read_reference_catalog(test_labels_csv))
     catalogues = {}
     for name in LIBRARIES:
         _forget_stale_catalogue(work / "catalogues" / name, libraries[name], test_files)

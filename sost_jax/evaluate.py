@@ -205,7 +205,8 @@ def crossmatch(
         or in the reference gives NaN), with ``id`` and/or ``ra``, ``dec`` [deg]; optional
         ``snr`` and ``flags`` are carried along. A dict or an astropy Table.
     reference : mapping column name -> [M]
-        Reference catalogue with the same standard names (`sost_jax.io.catalog.read_catalog`).
+        Reference catalogue with the same standard names
+        (`sost_jax.io.read_reference_catalog`).
     by : {"auto", "id", "sky"}
         ``"auto"``: by id when both tables have an ``id`` column and they share at least one
         id, else by sky position (``ra``/``dec`` in both).

@@ -38,7 +38,7 @@ from ml_collections import ConfigDict
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.emulator import Emulator, EmulatorSettings, load_or_train
 from sost_jax.errors import InputError
-from sost_jax.io import read_catalog
+from sost_jax.io import read_reference_catalog
 from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
 from sost_jax.styles import StyleContext, StyleSource, describe, draw, style_source_from_spec
@@ -466,7 +466,7 @@ def reference_labels(source: str | os.PathLike) -> np.ndarray:
     else:
         if not path.is_file():
             raise FileNotFoundError(f"reference catalogue {path} does not exist")
-        table = read_catalog(path)
+        table = read_reference_catalog(path)
         missing = [n for n in LABEL_NAMES if n not in table]
         if missing:
             raise InputError(f"reference catalogue {path} has no column(s) {missing}")

@@ -25,7 +25,7 @@ from sost_jax.figures import (
     plot_differences_vs_snr,
     plot_estimates_vs_reference,
 )
-from sost_jax.io import read_catalog
+from sost_jax.io import read_reference_catalog
 
 
 def _table(source: str | os.PathLike | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -33,7 +33,7 @@ def _table(source: str | os.PathLike | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(source, Mapping):
         return source
 
-    return read_catalog(source)
+    return read_reference_catalog(source)
 
 
 def flat_summary(tables: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, float]:

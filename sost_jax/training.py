@@ -348,7 +348,7 @@ def device_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, Array]:
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
 
 
-def make_evaluate(config: ConfigDict, wave: np.ndarray) -> Callable:
+def make_validation_step(config: ConfigDict, wave: np.ndarray) -> Callable:
     """A jitted ``evaluate(gen, x_a, w_a, x_b, w_b, key) -> dict of [B] residuals``.
 
     The residual is the paper's Fig. 7 statistic, mean |relative residual| over 4000-5500
@@ -432,7 +432,7 @@ def _truncate_jsonl(path: Path, last_step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
-def validate(
+def validation_residuals(
     evaluate: Callable, gen: Any, val: dict[str, dict[str, np.ndarray]], key: Array, chunk: int
 ) -> dict[str, float]:
     """Mean Fig. 7 residuals over the held-out spectra of both domains."""
@@ -572,7 +572,7 @@ def train_and_evaluate(
         )
         constants = {"mean_gap": gap}
     step_fn = make_train_step(config, mesh, constants)
-    evaluate = make_evaluate(config, store_a.wave)
+    evaluate = make_validation_step(config, store_a.wave)
     eval_key = jax.random.PRNGKey(tc.seed + 12345)
 
     start = int(state.step)
@@ -615,7 +615,9 @@ def train_and_evaluate(
                     work / "metrics.jsonl", {"step": done, "steps_per_s": round(rate, 4), **values}
                 )
             if done % tc.eval_every == 0 or done == tc.steps:
-                last_val = validate(evaluate, state.gen_params, val, eval_key, tc.batch_size * 8)
+                last_val = validation_residuals(
+                    evaluate, state.gen_params, val, eval_key, tc.batch_size * 8
+                )
                 _write_jsonl(work / "metrics.jsonl", {"step": done, **last_val})
                 log.info(
                     "step %d validation %s",

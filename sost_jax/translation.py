@@ -32,12 +32,20 @@ from sost_jax.models import MODEL_DEFAULTS, AutoEncoder
 from sost_jax.store import PreparedStore
 
 Array = jax.Array
-DOMAINS = ("a", "b")  # a: synthetic, b: observed
+DOMAINS = ("a", "b")  # the keys of parameter trees: a synthetic, b observed
+NAMES = {"synthetic": "a", "observed": "b", "a": "a", "b": "b"}
+
+
+def domain_key(name: str) -> str:
+    """The parameter-tree key of a domain named "synthetic" or "observed" ("a" or "b")."""
+    if name not in NAMES:
+        raise InputError(f"domain must be 'synthetic' or 'observed', got {name!r}")
+    return NAMES[name]
 
 
 def other(domain: str) -> str:
-    """The other domain: "b" for "a" and "a" for "b"."""
-    return "b" if domain == "a" else "a"
+    """The other domain's key: "b" for "a" (or "synthetic"), "a" for "b"."""
+    return "b" if domain_key(domain) == "a" else "a"
 
 
 def codecs(model: ConfigDict, n_pixels: int) -> tuple[Callable, Callable]:
@@ -74,7 +82,7 @@ def translate(gen: Any, x: Array, source: str, style: Array, model: ConfigDict) 
     ----------
     gen : dict domain -> params
     x : [B, P] normalised flux of domain ``source``
-    source : "a" (synthetic) or "b" (observed)
+    source : "synthetic" (or "a") or "observed" (or "b")
     style : [B, style_dim] style codes of the target domain
     model : the ``model`` config section
 
@@ -82,6 +90,7 @@ def translate(gen: Any, x: Array, source: str, style: Array, model: ConfigDict) 
     -------
     [B, P] translated spectra (float32).
     """
+    source = domain_key(source)
     encode, _ = codecs(model, x.shape[1])
     content, _ = encode(gen[source], x)
     return cross(gen, x, content, style, source, model)

@@ -20,7 +20,7 @@ from sost_jax.catalogue import (
     read_catalogue,
 )
 from sost_jax.config import load_config, prepare_settings
-from sost_jax.io import labels_by_id, read_catalog
+from sost_jax.io import labels_by_id, read_reference_catalog
 from sost_jax.library import Library, write_library
 from sost_jax.matching import MatchFlag
 from sost_jax.mock import observed_spectra, write_mock_lamost_survey
@@ -52,7 +52,7 @@ def survey(tmp_path_factory):
     library = _oracle_library(config, root / "library_store")
     lib_path = write_library(root / "library.fits", library)
     paths = sorted(str(p) for p in (root / "fits").glob("*.fits"))
-    labels = labels_by_id(read_catalog(labels_csv))
+    labels = labels_by_id(read_reference_catalog(labels_csv))
     return {"config": config, "paths": paths, "library": lib_path, "labels": labels}
 
 
@@ -203,7 +203,7 @@ def test_the_real_lamost_files_run_end_to_end(tmp_path):
     config = load_config(None)  # the LAMOST grid, 3900-8699 Å
     library = _oracle_library(config, tmp_path / "library_store")
     paths = sorted(str(p) for p in LAMOST_DIR.glob("*.fits"))
-    lasp = labels_by_id(read_catalog(LAMOST_DIR / "LASP_CurveFit_inferred.csv"))
+    lasp = labels_by_id(read_reference_catalog(LAMOST_DIR / "LASP_CurveFit_inferred.csv"))
     summary = infer_files(
         paths, library, tmp_path / "inf", prepare_settings(config), labels=lasp, progress=False
     )

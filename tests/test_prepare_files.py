@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sost_jax.cli import expand_inputs, main
-from sost_jax.io import labels_by_id, read_catalog
+from sost_jax.io import labels_by_id, read_reference_catalog
 from sost_jax.mock import default_mock_config, lamost_wavelength, write_lamost_fits
 from sost_jax.mock import write_mock_lamost_survey as write_survey
 from sost_jax.prepare import PrepareSettings, prepare_files
@@ -20,7 +20,7 @@ SETTINGS = PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
 def mock_files(tmp_path_factory) -> tuple[list[str], dict]:
     out = tmp_path_factory.mktemp("mockfits")
     labels_csv = write_survey(out, 12, default_mock_config(), seed=3)
-    cat = read_catalog(labels_csv)
+    cat = read_reference_catalog(labels_csv)
     labels = labels_by_id(cat)
     return sorted(str(p) for p in out.glob("*.fits")), labels
 
@@ -85,7 +85,7 @@ def test_threads_and_single_thread_agree_and_resume_is_exact(tmp_path, mock_file
 
 def test_real_lamost_files_prepare_with_lasp_labels(tmp_path, shared_data):
     folder = shared_data / "lamost_dr10"
-    cat = read_catalog(folder / "LASP_CurveFit_inferred.csv")
+    cat = read_reference_catalog(folder / "LASP_CurveFit_inferred.csv")
     labels = labels_by_id(cat)
     store = prepare_files(
         expand_inputs([str(folder)]),

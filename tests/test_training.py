@@ -191,7 +191,11 @@ def test_change_translation_starts_as_the_identity(tiny):
     state = create_train_state(config, jax.random.PRNGKey(0), 400)
     x = jnp.asarray(_batch(config)["x_a"])
     s = jax.random.normal(jax.random.PRNGKey(1), (4, config.model.style_dim))
-    np.testing.assert_array_equal(translate(state.gen_params, x, "a", s, config.model), x)
+    got = translate(state.gen_params, x, "synthetic", s, config.model)
+    np.testing.assert_array_equal(got, x)
+    np.testing.assert_array_equal(translate(state.gen_params, x, "a", s, config.model), got)
+    with pytest.raises(ValueError, match="synthetic' or 'observed"):
+        translate(state.gen_params, x, "model", s, config.model)
     assert "change_decoder" in state.gen_params["b"]
 
 

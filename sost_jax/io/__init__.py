@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
-from sost_jax.io.catalog import DEFAULT_ALIASES, labels_by_id, read_catalog, read_miles_params
 from sost_jax.io.fits1d import fits1d_from_bytes, read_fits1d
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
 from sost_jax.io.grids import (
@@ -24,6 +23,12 @@ from sost_jax.io.grids import (
     write_array_grid,
 )
 from sost_jax.io.lamost import lamost_from_bytes, lamost_from_hdus, read_lamost
+from sost_jax.io.references import (
+    DEFAULT_ALIASES,
+    labels_by_id,
+    read_miles_params,
+    read_reference_catalog,
+)
 from sost_jax.spectra import ReadError, Spectrum
 
 __all__ = [
@@ -34,7 +39,7 @@ __all__ = [
     "read_array_grid",
     "read_ascii_grid",
     "read_ascii_grid_index",
-    "read_catalog",
+    "read_reference_catalog",
     "read_ck04",
     "read_fits1d",
     "read_lamost",

@@ -17,8 +17,8 @@ import numpy as np
 
 from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
-from sost_jax.io.catalog import read_catalog
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
+from sost_jax.io.references import read_reference_catalog
 from sost_jax.spectra import Grid, ReadError
 
 Range = tuple[float, float] | None
@@ -244,7 +244,7 @@ def read_ascii_grid_index(index_csv: str | PathLike[str], medium: str | None = N
         Missing columns or any failure of `read_ascii_grid`.
     """
     index_csv = Path(index_csv)
-    table = read_catalog(index_csv, columns=["path", "teff", "logg", "feh"])
+    table = read_reference_catalog(index_csv, columns=["path", "teff", "logg", "feh"])
     paths = [p if p.is_absolute() else index_csv.parent / p for p in map(Path, table["path"])]
     try:
         params = np.stack([table["teff"], table["logg"], table["feh"]], axis=1).astype(np.float64)

@@ -27,7 +27,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from sost_jax.io import labels_by_id, read_catalog
+from sost_jax.io import labels_by_id, read_reference_catalog
 from sost_jax.mock.config import validate_mock_config
 from sost_jax.mock.lamost_files import lamost_wavelength, write_mock_lamost_survey
 from sost_jax.mock.observe import observed_spectra
@@ -142,7 +142,7 @@ def make_mock_survey(
         if not labels_csv.exists():
             log.info("mock: %d held-out observed spectra as LAMOST FITS files", n_test)
             write_mock_lamost_survey(out / "test_fits", n_test, mock, seed=seed + 1)
-        cat = read_catalog(labels_csv)
+        cat = read_reference_catalog(labels_csv)
         labels = labels_by_id(cat)
         paths = [str(out / "test_fits" / f) for f in cat["filename"]]
         store = prepare_files(

@@ -1,4 +1,6 @@
-"""Catalogues (CSV or FITS tables) -> ``dict[str, ndarray]`` with standard column names.
+"""Input catalogues (CSV or FITS tables of reference labels, ids, coordinates) -> ``dict[str,
+ndarray]`` with standard column names. (The catalogues sost-jax writes are
+`sost_jax.catalogue`'s.)
 
 Standard names: ``id``, ``ra``, ``dec`` [deg], ``snr``, ``teff`` [K], ``logg`` [dex],
 ``feh`` [dex], plus ``*_err`` and ``rv`` [km/s]. Source columns are renamed through an
@@ -150,7 +152,7 @@ def _clean_ids(ids: np.ndarray) -> np.ndarray:
     return np.array([file_stem(str(v)) for v in ids], dtype=str)
 
 
-def read_catalog(
+def read_reference_catalog(
     path: str | PathLike[str],
     columns: Mapping[str, str] | Sequence[str] | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -257,7 +259,7 @@ def read_miles_params(path: str | PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def labels_by_id(catalog: dict[str, np.ndarray]) -> dict[str, tuple[float, float, float]]:
-    """Map id -> (Teff [K], log g [dex], [Fe/H] [dex]) from a catalogue of `read_catalog`.
+    """Map id -> (Teff [K], log g [dex], [Fe/H] [dex]) from a catalogue of `read_reference_catalog`.
 
     Raises
     ------

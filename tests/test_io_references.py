@@ -9,13 +9,13 @@ import pytest
 from astropy.io import fits
 from fixtures_io import LAMOST_DIR, MILES_DIR, needs
 
-from sost_jax.io import read_catalog, read_lamost, read_miles_params
+from sost_jax.io import read_lamost, read_miles_params, read_reference_catalog
 from sost_jax.spectra import ReadError
 
 
 @needs(LAMOST_DIR)
 def test_lasp_csv_through_aliases() -> None:
-    table = read_catalog(LAMOST_DIR / "LASP_Adam_inferred.csv")
+    table = read_reference_catalog(LAMOST_DIR / "LASP_Adam_inferred.csv")
     for name in ("id", "teff", "logg", "feh", "rv", "teff_err", "iter"):
         assert name in table, name
     assert table["teff"].dtype == np.float64 and table["iter"].dtype == np.int64
@@ -41,7 +41,7 @@ def test_miles_params() -> None:
 def test_csv_types_comments_and_missing_values(tmp_path: Path) -> None:
     path = tmp_path / "cat.csv"
     path.write_text("# a comment\nobsid,RA,Dec,Teff,note\n1,10.5,-3.0,5000,ok\n2,11.0,-4.0,,bad\n")
-    table = read_catalog(path)
+    table = read_reference_catalog(path)
     assert list(table) == ["id", "ra", "dec", "teff", "note"]
     assert table["id"].tolist() == ["1", "2"]
     assert table["ra"].dtype == np.float64 and np.isnan(table["teff"][1])
@@ -51,19 +51,21 @@ def test_csv_types_comments_and_missing_values(tmp_path: Path) -> None:
 def test_explicit_mapping_and_selection(tmp_path: Path) -> None:
     path = tmp_path / "cat.csv"
     path.write_text("star,T,G,M,extra\na,5000,4.0,0.1,9\nb,6000,3.5,-0.2,9\n")
-    mapped = read_catalog(path, columns={"star": "id", "T": "teff", "G": "logg", "M": "feh"})
+    mapped = read_reference_catalog(
+        path, columns={"star": "id", "T": "teff", "G": "logg", "M": "feh"}
+    )
     assert list(mapped) == ["id", "teff", "logg", "feh"]
     assert mapped["teff"].tolist() == [5000, 6000]
-    selected = read_catalog(path, columns=["star", "T"], aliases={})
+    selected = read_reference_catalog(path, columns=["star", "T"], aliases={})
     assert list(selected) == ["star", "T"]
     with pytest.raises(ReadError, match="cat.csv.*not found"):
-        read_catalog(path, columns=["teff"])
+        read_reference_catalog(path, columns=["teff"])
 
 
 def test_alias_priority_keeps_the_loser(tmp_path: Path) -> None:
     path = tmp_path / "two.csv"
     path.write_text("pred_Teff,Teff\n1,2\n")
-    table = read_catalog(path)
+    table = read_reference_catalog(path)
     assert table["teff"].tolist() == [2] and table["pred_Teff"].tolist() == [1]
 
 
@@ -75,7 +77,7 @@ def test_fits_table(tmp_path: Path) -> None:
     ]
     path = tmp_path / "cat.fits"
     fits.BinTableHDU.from_columns(cols).writeto(path)
-    table = read_catalog(path)
+    table = read_reference_catalog(path)
     assert table["id"].tolist() == ["7", "8"]
     assert table["teff"].dtype.isnative and table["teff"].tolist() == [4500.0, 5500.0]
     assert table["NAME"].tolist() == ["x", "yy"]
@@ -85,8 +87,8 @@ def test_bad_catalogues(tmp_path: Path) -> None:
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n3\n")
     with pytest.raises(ReadError, match="ragged.csv.*row 3"):
-        read_catalog(ragged)
+        read_reference_catalog(ragged)
     with pytest.raises(ReadError, match="unknown catalogue format"):
-        read_catalog(tmp_path / "x.parquet")
+        read_reference_catalog(tmp_path / "x.parquet")
     with pytest.raises(ReadError, match="absent.csv"):
-        read_catalog(tmp_path / "absent.csv")
+        read_reference_catalog(tmp_path / "absent.csv")
