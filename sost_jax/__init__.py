@@ -16,7 +16,8 @@ translation synthetic -> observed           ``translation`` (also the trained ``
 the train step and loop, checkpoints        ``training``, ``checkpoints``, ``optim``
 Payne-style emulator of the synthetic grid  ``emulator``
 style codes of the library's templates      ``styles`` (the chi2-matched observed partner)
-the template library (cells, FITS)          ``library``
+the library's cells (reference catalogue)  ``cells``
+the template library (build, FITS)          ``library``
 chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``devices``)
 resumable output catalogues                 ``catalogue`` (``sost-jax infer``)
 comparison with reference labels            ``evaluate``, ``report``; figures in ``plots``

@@ -16,10 +16,10 @@ from pathlib import Path
 import ml_collections
 
 from sost_jax.catalogue import InferSettings
+from sost_jax.cells import LibraryGrid
 from sost_jax.configfile import apply_overrides, read_config_file, save_config
 from sost_jax.emulator import EmulatorSettings
 from sost_jax.errors import InputError
-from sost_jax.library import LibraryGrid
 from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.models import DIS_DEFAULTS, MODEL_DEFAULTS
 from sost_jax.pairing import LabelErrors
@@ -126,7 +126,7 @@ def default_config() -> ml_collections.ConfigDict:
     )
     # The Payne-style emulator of the synthetic grid (see sost_jax.emulator.EmulatorSettings).
     c.emulator = EmulatorSettings().to_dict()
-    # The template library: cells of the reference catalogue (sost_jax.library.LibraryGrid)
+    # The template library: cells of the reference catalogue (sost_jax.cells.LibraryGrid)
     # and where translated spectra take their style code from (sost_jax.styles: "matched",
     # "prior", "fixed:v1,...", "gaussian:PATH", "mixture:PATH"); spectra per compiled call.
     # "matched" partners: among observed spectra with S/N >= match_min_snr, the one with

@@ -35,6 +35,7 @@ import ml_collections
 import numpy as np
 
 from sost_jax.catalogue import infer_files, is_current
+from sost_jax.cells import reference_labels as read_reference
 from sost_jax.config import (
     emulator_settings,
     infer_settings,
@@ -49,7 +50,6 @@ from sost_jax.figures import plot_residuals
 from sost_jax.files import replacing
 from sost_jax.io import labels_by_id, read_reference_catalog
 from sost_jax.library import Library, make_libraries, read_library, write_library
-from sost_jax.library import reference_labels as read_reference
 from sost_jax.losses import pixel_relative_residual
 from sost_jax.mock import observed_spectra, sample_parameters
 from sost_jax.mock.survey import example_spectra, make_mock_survey

@@ -6,14 +6,12 @@ import pytest
 from astropy.io import fits
 
 from sost_jax import checkpoints
+from sost_jax.cells import LibraryGrid, count_cells, select_cells
 from sost_jax.config import load_config, save_config
 from sost_jax.library import (
     Library,
-    LibraryGrid,
     build_library,
-    count_cells,
     read_library,
-    select_cells,
     translate_library,
     write_library,
 )
