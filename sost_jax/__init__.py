@@ -16,7 +16,7 @@ translation synthetic -> observed           ``translation`` (also the trained ``
 the train step and loop, checkpoints        ``training``, ``checkpoints``, ``optim``
 Payne-style emulator of the synthetic grid  ``emulator``
 style codes of the library's templates      ``styles`` (the chi2-matched observed partner)
-the library's cells (reference catalogue)  ``cells``
+the library's cells (reference catalogue)   ``cells``
 the template library (build, FITS)          ``library``
 chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``devices``)
 resumable output catalogues                 ``catalogue`` (``sost-jax infer``)
@@ -25,7 +25,8 @@ comparison with reference labels            ``evaluate``, ``report``; figures in
 the whole method on the mock survey         ``demo``; the ``sost-jax`` command: ``cli``
 ==========================================  ==================================================
 
-Settings are data (``config``: defaults, config files, overrides); ``errors`` holds the
+Settings are data: each stage owns its settings, ``config`` assembles a whole run's
+(defaults, validation) and ``configfile`` reads and writes config files; ``errors`` holds the
 errors raised on purpose for the user; ``reference_port`` loads the public PyTorch
 reference code's weights.
 """
