@@ -29,7 +29,8 @@ Writes ``benchmarks/results/formulations.json`` (flat): per formulation ``gap_cl
 distance and gap closed of reference, paper and unpaired after 700 / 2000 / 5000 steps
 (``curve_{name}_{steps}_...``). Runs resume from ``--workdir``.
 
-    python benchmarks/formulations.py [--workdir DIR] [--only paired,unpaired] [--curve]
+    python benchmarks/formulations.py [--workdir DIR] [--only paired,unpaired]
+                                      [--curve [--curve-steps 2000 5000]]
     python benchmarks/formulations.py --quick   # the tiny config, a smoke run (not the JSON)
     python benchmarks/formulations.py --dev --only unpaired --tag lowgan --set loss.gan=0.3
 
@@ -169,7 +170,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("formulations_work"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", default="", help="comma-separated formulations")
-    parser.add_argument("--curve", action="store_true", help="also 2000 and 5000 steps")
+    parser.add_argument("--curve", action="store_true", help="also longer runs (--curve-steps)")
+    parser.add_argument(
+        "--curve-steps", type=int, nargs="+", default=list(CURVE_STEPS[1:]), metavar="N"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny config smoke run")
     parser.add_argument("--dev", action="store_true", help="template distance only")
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides")
@@ -221,7 +225,7 @@ def main() -> None:
                 result[f"{lib}_bias_{label}"] = flat[f"{lib}_{label}_bias"]
                 result[f"{lib}_scatter_{label}"] = flat[f"{lib}_{label}_scatter"]
         if args.curve and name in CURVE:
-            for steps in CURVE_STEPS[1:]:
+            for steps in args.curve_steps:
                 more = [*overrides, f"train.steps={steps}", f"train.decay_start={steps // 2}"]
                 longer = run(name, config_file, more, args.workdir / f"{name}_{steps}", first)
                 result.update(_keys(longer, f"{name}_{steps}", prefix="curve_"))

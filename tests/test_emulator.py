@@ -213,6 +213,14 @@ def test_load_or_train_reuses_an_emulator_of_the_same_store_and_settings(tmp_pat
     _, retrained = load_or_train(tmp_path / "emu", tmp_path / "grid", other, progress=False)
     assert retrained["settings"]["max_epochs"] == 6
     assert (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns != stamp
+    stamp = (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns
+    # an emulator saved by an older sost-jax (no store or settings recorded) is kept
+    report_path = tmp_path / "emu" / "report.json"
+    report = json.loads(report_path.read_text())
+    legacy = {k: v for k, v in report.items() if k not in ("store", "settings")}
+    report_path.write_text(json.dumps(legacy))
+    load_or_train(tmp_path / "emu", tmp_path / "grid", settings, progress=False)
+    assert (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns == stamp
 
 
 def test_ck04_grid_held_out_error(tmp_path: Path) -> None:

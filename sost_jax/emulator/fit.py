@@ -330,7 +330,8 @@ def load_or_train(
     progress: bool = True,
 ) -> tuple[Emulator, dict[str, Any]]:
     """The emulator saved in ``out`` when it was trained on the same store with the same
-    settings; else one trained now (`emulator_from_store`) and saved there.
+    settings (or saved without that record, by an older sost-jax); else one trained now
+    (`emulator_from_store`) and saved there.
 
     Returns
     -------
@@ -343,7 +344,9 @@ def load_or_train(
     report_path = out / "report.json"
     if (out / "emulator.json").is_file() and report_path.is_file():
         report = json.loads(report_path.read_text())
-        if {k: report.get(k) for k in wanted} == json.loads(json.dumps(wanted)):
+        recorded = {k: report[k] for k in wanted if k in report}
+        # (an emulator saved before its store and settings were recorded is kept as it is)
+        if recorded == {k: v for k, v in json.loads(json.dumps(wanted)).items() if k in recorded}:
             return Emulator.load(out), {**report, "path": str(out)}
     emulator, report = emulator_from_store(store_path, settings, progress)
     emulator.save(out, overwrite=True)
