@@ -217,7 +217,7 @@ def test_load_or_train_reuses_an_emulator_of_the_same_store_and_settings(tmp_pat
     # an emulator saved by an older sost-jax (no store or settings recorded) is kept
     report_path = tmp_path / "emu" / "report.json"
     report = json.loads(report_path.read_text())
-    legacy = {k: v for k, v in report.items() if k not in ("store", "settings")}
+    legacy = {k: v for k, v in report.items() if k not in ("store_fingerprint", "settings")}
     report_path.write_text(json.dumps(legacy))
     load_or_train(tmp_path / "emu", tmp_path / "grid", settings, progress=False)
     assert (tmp_path / "emu" / "emulator.json").stat().st_mtime_ns == stamp

@@ -340,7 +340,10 @@ def load_or_train(
     """
     out = Path(out).absolute()
     settings = EmulatorSettings() if settings is None else settings
-    wanted = {"store": PreparedStore(store_path).fingerprint, "settings": settings.to_dict()}
+    wanted = {
+        "store_fingerprint": PreparedStore(store_path).fingerprint,
+        "settings": settings.to_dict(),
+    }
     report_path = out / "report.json"
     if (out / "emulator.json").is_file() and report_path.is_file():
         report = json.loads(report_path.read_text())
