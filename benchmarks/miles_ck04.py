@@ -70,6 +70,7 @@ from sost_jax.config import (  # noqa: E402
     load_config,
     prepare_settings,
 )
+from sost_jax.configfile import apply_overrides  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.emulator import emulator_from_store  # noqa: E402
 from sost_jax.evaluate import crossmatch, format_table, summary_table, write_report  # noqa: E402
@@ -488,10 +489,7 @@ def formulation_config(config, name: str):
                 out[section][field] = method[section][field]
             else:
                 out[section] = copy.deepcopy(method[section])
-    for item in extra:
-        key, _, value = item.partition("=")
-        section, field = key.split(".")
-        out[section][field] = type(out[section][field])(value)
+    apply_overrides(out, extra)
     return out
 
 

@@ -322,17 +322,11 @@ class Emulator:
         settings = EmulatorSettings.from_dict(record["settings"])
         n_pixels = int(record["n_pixels"])
         module = PayneMLP(settings.hidden, n_pixels, settings.activation)
-        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
         shapes = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((1, 3)))
-        vector = jax.ShapeDtypeStruct((n_pixels,), jnp.float32, sharding=sharding)
-        target = {
-            "params": jax.tree.map(
-                lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-                shapes["params"],
-            ),
-            "flux_mean": vector,
-            "flux_scale": vector,
-        }
+        vector = jax.ShapeDtypeStruct((n_pixels,), jnp.float32)
+        target = checkpoints.on_device(
+            {"params": shapes["params"], "flux_mean": vector, "flux_scale": vector}
+        )
         arrays = checkpoints.load_arrays(path / "arrays", target)
         wave = record.get("wave")
         return cls(
