@@ -64,6 +64,10 @@ class MatchFlag(enum.IntFlag):
     NO_DATA = 8
     """No pixel has a positive weight: labels, uncertainties and chi2 are NaN."""
 
+    NOT_CONVERGED = 16
+    """A continuous fit (`sost_jax.fitting`) stopped at its iteration limit before chi2
+    settled; its labels are the best point reached."""
+
 
 class TemplateBank(NamedTuple):
     """A template library ready for matching (a pytree: passes through `jax.jit`).

@@ -7,7 +7,6 @@ import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -193,12 +192,25 @@ class PayneMLP(nn.Module):
         return nn.Dense(self.n_pixels)(x)
 
 
-@partial(jax.jit, static_argnames="module")
-def _generate(
-    module: PayneMLP, params: Any, low: Array, span: Array, mean: Array, scale: Array, x: Array
-) -> Array:
-    scaled = (x - low[None, :]) / span[None, :] - jnp.float32(0.5)
-    return mean[None, :] + scale[None, :] * module.apply({"params": params}, scaled)
+def apply_emulator(module: PayneMLP, arrays: Mapping[str, Any], labels: Array) -> Array:
+    """Pure emulator: ``arrays`` (`Emulator.arrays`) and labels [N, 3] -> flux [N, P]."""
+    scaled = (labels - arrays["low"][None, :]) / arrays["span"][None, :] - jnp.float32(0.5)
+    out = module.apply({"params": arrays["params"]}, scaled)
+    return arrays["flux_mean"][None, :] + arrays["flux_scale"][None, :] * out
+
+
+_generate = jax.jit(apply_emulator, static_argnums=0)
+
+
+@dataclass(frozen=True)
+class EmulatorFunction:
+    """`apply_emulator` bound to a module: ``(arrays, labels [N, 3]) -> flux [N, P]``.
+    Hashable and equal for equal modules, so it can be a static argument of `jax.jit`."""
+
+    module: PayneMLP
+
+    def __call__(self, arrays: Mapping[str, Any], labels: Array) -> Array:
+        return apply_emulator(self.module, arrays, labels)
 
 
 class Emulator:
@@ -268,17 +280,27 @@ class Emulator:
             raise InputError(
                 f"labels must be [N, 3] (Teff, log g, [Fe/H]); got {jnp.shape(labels)}"
             )
-        return _generate(
-            self.module,
-            self.params,
-            jnp.asarray(self.scaler.low, jnp.float32),
-            jnp.asarray(self.scaler.span, jnp.float32),
-            self.flux_mean,
-            self.flux_scale,
-            jnp.asarray(labels, jnp.float32),
-        )
+        return _generate(self.module, self.arrays, jnp.asarray(labels, jnp.float32))
 
     __call__ = generate
+
+    @property
+    def arrays(self) -> dict[str, Any]:
+        """Everything `apply_emulator` needs besides the module: weights, label scaling
+        (``low``, ``span``) and output transform (a pytree of float32 arrays)."""
+        return {
+            "params": self.params,
+            "low": jnp.asarray(self.scaler.low, jnp.float32),
+            "span": jnp.asarray(self.scaler.span, jnp.float32),
+            "flux_mean": self.flux_mean,
+            "flux_scale": self.flux_scale,
+        }
+
+    @property
+    def function(self) -> EmulatorFunction:
+        """``(arrays, labels [N, 3]) -> flux [N, P]``, pure and traceable: with `arrays`,
+        the emulator as a function of its arrays (for fits that jit over them)."""
+        return EmulatorFunction(self.module)
 
     def _arrays(self) -> dict[str, Any]:
         return {"params": self.params, "flux_mean": self.flux_mean, "flux_scale": self.flux_scale}

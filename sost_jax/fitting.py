@@ -1,0 +1,360 @@
+"""Continuous labels: a batched Levenberg-Marquardt fit of spectra through a `SpectralModel`.
+
+Every spectrum ``o`` (inverse variance ``w``, zero on masked pixels) is fitted for
+``theta = (Teff, log g, [Fe/H], RV, c_0..c_K)`` by weighted least squares,
+
+    chi2(theta) = sum_p w_p (o_p - model(theta)_p)^2,
+
+started from a first guess (the grid matcher's two-best estimate, as LASP does: grid
+match, then fit). The labels are bounded to the emulator's grid (a step that leaves the box
+is clipped onto it), the RV to +-``rv_limit``.
+
+The solver is Levenberg-Marquardt with Marquardt's scaling. At each iteration the normal
+equations of the weighted Jacobian ``J`` (P x n, n <= ~10) are scaled to unit diagonal,
+damped by ``lambda``, and solved by Cholesky; the trial point is evaluated with its
+Jacobian, and accepted when its chi2 is lower (``lambda`` / 3) or refused (``lambda`` x 10).
+A spectrum has converged when an accepted step lowers chi2 by less than ``tol`` (in units of
+its reduced chi2 where that exceeds 1: a change far below the 1-sigma contour, Delta chi2 =
+1), or lambda has grown past 1e10 (no step lowers chi2); it then stops moving. The loop is one
+`jax.lax.while_loop` over the whole batch, until every spectrum has converged or after
+``max_iter`` iterations.
+
+Why hand-written rather than a library solver (optimistix's LevenbergMarquardt was the
+candidate): the fit must bound the labels to the emulator's grid, which optimistix's
+least-squares solvers do not do; and it must differentiate the emulator with respect to the
+three labels only (`SpectralModel.jacobian`), whereas a generic solver differentiates the
+whole residual function with one tangent per parameter, 2-3x the work of the emulator's
+last layer, which is all the cost. The solver is twenty lines over that Jacobian; the tests
+check it against known solutions and a finite-difference Hessian.
+
+Uncertainties: the covariance ``(J^T W J)^-1`` at the optimum, scaled by the reduced chi2
+``chi2 / (n_good - n)`` where that exceeds 1, gives ``*_err`` and the label correlations.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as PS
+
+from sost_jax.constants import LABEL_NAMES
+from sost_jax.errors import InputError
+from sost_jax.matching import MatchFlag
+from sost_jax.settings import from_mapping
+from sost_jax.spectral_model import SpectralModel
+
+Array = jax.Array
+
+CORRELATIONS = (("teff", "logg"), ("teff", "feh"), ("logg", "feh"))
+"""Label pairs whose correlation coefficients are reported, as ``corr_{a}_{b}``."""
+
+_LAMBDA_MAX = 1e10
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How spectra are fitted.
+
+    Attributes
+    ----------
+    continuum_degree : int
+        Degree of the multiplicative Legendre continuum fitted with the labels; -1 none.
+    fit_rv : bool
+        Fit the radial velocity [km/s] (of the spectrum as given: after the rest-frame
+        correction a prepared spectrum's RV is the residual of its header's).
+    rv_limit : float
+        Bound of the fitted |RV| [km/s].
+    max_iter : int
+        Levenberg-Marquardt iterations at most.
+    tol : float
+        Converged when an accepted step lowers chi2 by less than this (times the reduced
+        chi2 where that exceeds 1).
+    lambda_init : float
+        Initial damping (relative to the scaled normal matrix's unit diagonal).
+    poor_fit : float
+        Flag POOR_FIT above this reduced chi2.
+    min_fraction : float
+        Flag FEW_PIXELS below this fraction of pixels with data.
+    """
+
+    continuum_degree: int = 2
+    fit_rv: bool = True
+    rv_limit: float = 500.0
+    max_iter: int = 20
+    tol: float = 0.01
+    lambda_init: float = 1e-2
+    poor_fit: float = 3.0
+    min_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if int(self.continuum_degree) < -1:
+            raise InputError(f"fit.continuum_degree must be >= -1, got {self.continuum_degree}")
+        if not self.rv_limit > 0:
+            raise InputError(f"fit.rv_limit must be > 0 km/s, got {self.rv_limit}")
+        if int(self.max_iter) < 1:
+            raise InputError(f"fit.max_iter must be >= 1, got {self.max_iter}")
+        if not self.tol > 0:
+            raise InputError(f"fit.tol must be > 0, got {self.tol}")
+        if not self.lambda_init > 0:
+            raise InputError(f"fit.lambda_init must be > 0, got {self.lambda_init}")
+        if not self.poor_fit > 0:
+            raise InputError(f"fit.poor_fit must be > 0, got {self.poor_fit}")
+        if not 0 <= self.min_fraction <= 1:
+            raise InputError(f"fit.min_fraction must be in [0, 1], got {self.min_fraction}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FitSettings:
+        return from_mapping(cls, d, "fit settings")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def initial_theta(model: SpectralModel, labels: Array | np.ndarray) -> Array:
+    """Starting points [N, n_params] from first-guess labels [N, 3] (K, dex, dex): RV 0,
+    continuum 1. A NaN label starts at the middle of the emulator's span."""
+    labels = jnp.asarray(labels, jnp.float32)
+    low, span = model.params["low"], model.params["span"]
+    middle = low + 0.5 * span
+    labels = jnp.where(jnp.isfinite(labels), labels, middle[None, :])
+    labels = jnp.clip(labels, low[None, :], (low + span)[None, :])
+    n = labels.shape[0]
+    parts = [labels]
+    if model.fit_rv:
+        parts.append(jnp.zeros((n, 1), jnp.float32))
+    if model.n_continuum:
+        coeffs = jnp.zeros((n, model.n_continuum), jnp.float32)
+        parts.append(coeffs.at[:, 0].set(1.0))
+    return jnp.concatenate(parts, axis=1)
+
+
+def _bounds(model: SpectralModel, rv_limit: float) -> tuple[Array, Array]:
+    low, span = model.params["low"], model.params["span"]
+    lo = [low, jnp.full((model.n_params - 3,), -jnp.inf, jnp.float32)]
+    hi = [low + span, jnp.full((model.n_params - 3,), jnp.inf, jnp.float32)]
+    lo, hi = jnp.concatenate(lo), jnp.concatenate(hi)
+    if model.fit_rv:
+        lo, hi = lo.at[3].set(-rv_limit), hi.at[3].set(rv_limit)
+    return lo, hi
+
+
+def _scaled_solve(a: Array, b: Array, damping: Array) -> Array:
+    """Solve (A + damping diag(A)) x = b for a batch: A [N, n, n], b [N, n], damping [N],
+    through the unit-diagonal scaling of A (Cholesky); columns of A with a zero diagonal
+    (parameters the data do not constrain) get x = 0."""
+    diag = jnp.diagonal(a, axis1=1, axis2=2)
+    ok = diag > 0
+    d = jnp.where(ok, jnp.sqrt(jnp.where(ok, diag, 1.0)), 1.0)
+    scaled = a / (d[:, :, None] * d[:, None, :])
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    scaled = jnp.where(ok[:, :, None] & ok[:, None, :], scaled, eye[None])
+    scaled = scaled + damping[:, None, None] * eye[None]
+    rhs = jnp.where(ok, b / d, 0.0)
+    chol = jnp.linalg.cholesky(scaled)
+    y = jax.scipy.linalg.cho_solve((chol, True), rhs[..., None])[..., 0]
+    return jnp.where(ok, y / d, 0.0)
+
+
+def _covariance(a: Array) -> Array:
+    """Inverse of the normal matrices A [N, n, n] via the unit-diagonal scaling; NaN rows and
+    columns for parameters the data do not constrain."""
+    diag = jnp.diagonal(a, axis1=1, axis2=2)
+    ok = diag > 0
+    d = jnp.where(ok, jnp.sqrt(jnp.where(ok, diag, 1.0)), 1.0)
+    scaled = a / (d[:, :, None] * d[:, None, :])
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    scaled = jnp.where(ok[:, :, None] & ok[:, None, :], scaled, eye[None])
+    inv = jnp.linalg.inv(scaled) / (d[:, :, None] * d[:, None, :])
+    both = ok[:, :, None] & ok[:, None, :]
+    return jnp.where(both, inv, jnp.nan)
+
+
+def fit_spectra(
+    model: SpectralModel,
+    flux: Array,
+    ivar: Array,
+    start: Array,
+    settings: FitSettings,
+) -> dict[str, Array]:
+    """Fit a batch of spectra (pure; jit it with ``settings`` static, or use `Fitter`).
+
+    Parameters
+    ----------
+    model : SpectralModel
+        On the spectra's pixels.
+    flux : float32 [N, P]
+        Spectra (normalised, as the model).
+    ivar : float32 [N, P]
+        Inverse variance; 0 (or non-finite flux) marks a pixel without data.
+    start : float32 [N, 3]
+        First-guess labels (K, dex, dex); NaN starts at the middle of the emulator's grid.
+    settings : FitSettings
+        ``continuum_degree`` and ``fit_rv`` must be the model's.
+
+    Returns
+    -------
+    dict of [N] arrays
+        ``teff``, ``logg``, ``feh`` and ``*_err`` (K, dex, dex), ``rv`` and ``rv_err``
+        [km/s] (NaN when the RV is not fitted), ``corr_teff_logg``, ``corr_teff_feh``,
+        ``corr_logg_feh``, ``chi2_best``, ``chi2_reduced``, ``n_good``, ``n_iter``
+        (int32), ``converged`` (bool), ``flags`` (int32 `MatchFlag` bits: EDGE = a label on
+        the emulator grid's bound, POOR_FIT, FEW_PIXELS, NO_DATA, NOT_CONVERGED), and
+        ``theta`` [N, n_params] (labels, RV, continuum coefficients).
+    """
+    flux = jnp.asarray(flux, jnp.float32)
+    ivar = jnp.asarray(ivar, jnp.float32)
+    good = (ivar > 0) & jnp.isfinite(ivar) & jnp.isfinite(flux)
+    sqrt_w = jnp.where(good, jnp.sqrt(jnp.where(good, ivar, 0.0)), 0.0)
+    obs = jnp.where(good, flux, 0.0)
+    n_good = good.sum(axis=1).astype(jnp.int32)
+    lo, hi = _bounds(model, float(settings.rv_limit))
+    theta0 = initial_theta(model, start)
+    n, n_par = theta0.shape
+    dof_safe = jnp.maximum(n_good - n_par, 1).astype(jnp.float32)
+
+    def evaluate(theta: Array) -> tuple[Array, Array, Array]:
+        """chi2 [N], weighted residual [N, P], weighted Jacobian [N, P, n]."""
+        m, jac = jax.vmap(model.jacobian)(theta)
+        r = (obs - m) * sqrt_w
+        return (r * r).sum(axis=1), r, jac * sqrt_w[:, :, None]
+
+    def normal(r: Array, jw: Array) -> tuple[Array, Array]:
+        a = jnp.einsum("npi,npj->nij", jw, jw, precision=jax.lax.Precision.HIGHEST)
+        return a, jnp.einsum("npi,np->ni", jw, r, precision=jax.lax.Precision.HIGHEST)
+
+    chi2, r, jw = evaluate(theta0)
+    a, g = normal(r, jw)
+    state = {
+        "theta": theta0,
+        "chi2": chi2,
+        "a": a,
+        "g": g,
+        "lam": jnp.zeros_like(chi2) + jnp.float32(settings.lambda_init),
+        "done": n_good == 0,
+        "n_iter": jnp.zeros_like(n_good),
+        "it": jnp.zeros((), jnp.int32),
+    }
+
+    def cond(s: dict[str, Array]) -> Array:
+        return (s["it"] < settings.max_iter) & ~jnp.all(s["done"])
+
+    def body(s: dict[str, Array]) -> dict[str, Array]:
+        step = _scaled_solve(s["a"], s["g"], s["lam"])
+        trial = jnp.clip(s["theta"] + step, lo[None, :], hi[None, :])
+        chi2_t, r_t, jw_t = evaluate(trial)
+        a_t, g_t = normal(r_t, jw_t)
+        better = (chi2_t < s["chi2"]) & jnp.isfinite(chi2_t) & ~s["done"]
+        gain = (s["chi2"] - chi2_t) / jnp.maximum(s["chi2"] / dof_safe, 1.0)
+        lam = jnp.where(better, jnp.maximum(s["lam"] / 3.0, 1e-7), s["lam"] * 10.0)
+        done = s["done"] | (better & (gain < settings.tol)) | (lam > _LAMBDA_MAX)
+
+        def pick(new: Array, old: Array) -> Array:
+            mask = better.reshape((-1,) + (1,) * (new.ndim - 1))
+            return jnp.where(mask, new, old)
+
+        return {
+            "theta": pick(trial, s["theta"]),
+            "chi2": pick(chi2_t, s["chi2"]),
+            "a": pick(a_t, s["a"]),
+            "g": pick(g_t, s["g"]),
+            "lam": jnp.where(s["done"], s["lam"], lam),
+            "done": done,
+            "n_iter": s["n_iter"] + (~s["done"]).astype(jnp.int32),
+            "it": s["it"] + 1,
+        }
+
+    s = jax.lax.while_loop(cond, body, state)
+    theta, chi2 = s["theta"], s["chi2"]
+    dof = n_good - n_par
+    reduced = jnp.where(dof > 0, chi2 / jnp.maximum(dof, 1).astype(jnp.float32), jnp.nan)
+    cov = _covariance(s["a"]) * jnp.maximum(jnp.where(dof > 0, reduced, 1.0), 1.0)[:, None, None]
+    err = jnp.sqrt(jnp.diagonal(cov, axis1=1, axis2=2))
+
+    no_data = n_good == 0
+    margin = 1e-4 * (hi[None, :3] - lo[None, :3])
+    labels = theta[:, :3]
+    at_bound = ((labels - lo[None, :3] < margin) | (hi[None, :3] - labels < margin)).any(axis=1)
+    few = n_good.astype(jnp.float32) < settings.min_fraction * flux.shape[1]
+    flags = jnp.zeros((n,), jnp.int32)
+    for bit, condition in (
+        (MatchFlag.EDGE, at_bound & ~no_data),
+        (MatchFlag.POOR_FIT, reduced > settings.poor_fit),
+        (MatchFlag.FEW_PIXELS, few),
+        (MatchFlag.NO_DATA, no_data),
+        (MatchFlag.NOT_CONVERGED, ~s["done"] & ~no_data),
+    ):
+        flags = flags | jnp.where(condition, jnp.int32(bit.value), jnp.int32(0))
+
+    def blank(x: Array) -> Array:
+        return jnp.where(no_data, jnp.nan, x)
+
+    out = {name: blank(theta[:, i]) for i, name in enumerate(LABEL_NAMES)}
+    out.update({f"{name}_err": blank(err[:, i]) for i, name in enumerate(LABEL_NAMES)})
+    out["rv"] = blank(theta[:, 3]) if model.fit_rv else jnp.full((n,), jnp.nan)
+    out["rv_err"] = blank(err[:, 3]) if model.fit_rv else jnp.full((n,), jnp.nan)
+    index = {name: i for i, name in enumerate(LABEL_NAMES)}
+    for x, y in CORRELATIONS:
+        i, j = index[x], index[y]
+        out[f"corr_{x}_{y}"] = blank(cov[:, i, j] / (err[:, i] * err[:, j]))
+    out["chi2_best"] = blank(chi2)
+    out["chi2_reduced"] = blank(reduced)
+    out["n_good"] = n_good
+    out["n_iter"] = s["n_iter"]
+    out["converged"] = s["done"] & ~no_data
+    out["flags"] = flags
+    out["theta"] = jnp.where(no_data[:, None], jnp.nan, theta)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _sharded_fit(mesh: Mesh, settings: FitSettings):
+    """`fit_spectra` jitted, each device on its own rows (`jax.shard_map`)."""
+    data, rep = PS("data"), PS()
+
+    def fit(model: SpectralModel, flux: Array, ivar: Array, start: Array) -> dict[str, Array]:
+        return fit_spectra(model, flux, ivar, start, settings)
+
+    return jax.jit(jax.shard_map(fit, mesh=mesh, in_specs=(rep, data, data, data), out_specs=data))
+
+
+class Fitter:
+    """`fit_spectra` jit-compiled, spectra split over a "data" mesh, the model replicated.
+
+    Call it with host arrays of any number of spectra; they are padded to a multiple of
+    ``pad_to`` (and of the device count), so every chunk of a survey reuses one compilation.
+    """
+
+    def __init__(self, model: SpectralModel, settings: FitSettings, mesh: Mesh, pad_to: int = 1):
+        if settings.continuum_degree + 1 != model.n_continuum or settings.fit_rv != model.fit_rv:
+            raise InputError("the fit settings' continuum degree and fit_rv must be the model's")
+        self.settings, self.mesh = settings, mesh
+        self.pad_to = max(int(pad_to), 1)
+        rep = NamedSharding(mesh, PS())
+        self.model = jax.device_put(model, rep)
+        self._data = NamedSharding(mesh, PS("data"))
+        self._fit = _sharded_fit(mesh, settings)
+
+    def __call__(
+        self, flux: np.ndarray, ivar: np.ndarray, start: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Fit ``flux``, ``ivar`` [N, P] from ``start`` [N, 3]; host arrays of [N] out."""
+        n = int(np.shape(flux)[0])
+        n_dev = self.mesh.devices.size
+        unit = int(np.lcm(self.pad_to, n_dev))
+        size = max(unit, -(-n // unit) * unit)
+
+        def pad(x: np.ndarray, fill: float) -> Array:
+            x = np.asarray(x, np.float32)
+            out = np.full((size,) + x.shape[1:], fill, np.float32)
+            out[:n] = x
+            return jax.device_put(out, self._data)
+
+        found = self._fit(self.model, pad(flux, 0.0), pad(ivar, 0.0), pad(start, np.nan))
+        return {k: np.asarray(v)[:n] for k, v in found.items()}
