@@ -33,7 +33,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.devices import data_mesh
 from sost_jax.errors import InputError
 from sost_jax.files import replacing, write_text
+from sost_jax.fitstage import FIT_COLUMNS, FitStage, empty_fit_columns, fit_emulator_path
+from sost_jax.fitting import FitSettings
 from sost_jax.library import Library, read_library
 from sost_jax.matching import Matcher, MatchFlag, make_matcher
 from sost_jax.prepare import PrepareSettings, iter_prepared, meta_columns
@@ -66,8 +68,22 @@ ESTIMATE_COLUMNS = (
     "best_index",
     "flags",
 )
-UNITS = {"ra": "deg", "dec": "deg", "teff": "K", "teff_err": "K", "ref_teff": "K"}
-"""FITS units of catalogue columns; log g and [Fe/H] (dex) have none in the FITS standard."""
+METHODS = ("grid", "fit")
+UNITS = {
+    "ra": "deg",
+    "dec": "deg",
+    "teff": "K",
+    "teff_err": "K",
+    "teff_err_formal": "K",
+    "ref_teff": "K",
+    "rv": "km s-1",
+    "rv_err": "km s-1",
+    **{f"{n}{s}": "dex" for n in ("logg", "feh") for s in ("", "_err", "_err_formal")},
+    "ref_logg": "dex",
+    "ref_feh": "dex",
+}
+"""Units of catalogue columns (TUNITn of the FITS table; "dex" written as the string that
+TOPCAT and astropy show, though the FITS standard has no dex)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,11 @@ class InferSettings:
         Flag FEW_PIXELS below this fraction of pixels with data.
     edge_steps : float
         Flag EDGE within this many library grid steps of its edge.
+    method : str
+        "grid": the paper's two-best estimate; "fit": that estimate, then a continuous fit
+        through the library's emulator (`sost_jax.fitstage`, settings in ``fit``).
+    fit : dict
+        `sost_jax.fitting.FitSettings` of the fit.
     """
 
     k: int = 10
@@ -97,8 +118,13 @@ class InferSettings:
     poor_fit: float = 3.0
     min_fraction: float = 0.5
     edge_steps: float = 1.0
+    method: str = "grid"
+    fit: Mapping[str, Any] = field(default_factory=lambda: FitSettings().to_dict())
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"infer.method must be one of {METHODS}, got {self.method!r}")
+        object.__setattr__(self, "fit", FitSettings.from_dict(dict(self.fit)).to_dict())
         if int(self.k) < 2:
             raise InputError(f"infer.k must be >= 2 (the two-best rule), got {self.k}")
         if int(self.chunk_size) < 1:
@@ -116,6 +142,10 @@ class InferSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def fit_settings(self) -> FitSettings:
+        return FitSettings.from_dict(dict(self.fit))
 
 
 def _sha256(*parts: bytes) -> str:
@@ -217,10 +247,11 @@ def _catalogue_rows(
     found: Mapping[str, np.ndarray],
     with_ref: bool,
 ) -> dict[str, np.ndarray]:
-    """One part's catalogue columns: identity, estimates, flags (and reference labels)."""
+    """One part's catalogue columns: identity, estimates (and a fit's columns), flags (and
+    reference labels)."""
     n = labels.shape[0]
     cols = _identity_columns(meta, n)
-    for name in ESTIMATE_COLUMNS:
+    for name in ESTIMATE_COLUMNS + tuple(n for n in FIT_COLUMNS if n in found):
         cols[name] = np.asarray(found[name])
     if with_ref:
         for i, name in enumerate(LABEL_NAMES):
@@ -228,35 +259,50 @@ def _catalogue_rows(
     return cols
 
 
-def _empty_rows(with_ref: bool) -> dict[str, np.ndarray]:
+def _empty_rows(with_ref: bool, fit: bool) -> dict[str, np.ndarray]:
     ints = ("n_good", "best_index", "flags")
     found = {n: np.zeros(0, np.int32 if n in ints else np.float32) for n in ESTIMATE_COLUMNS}
+    if fit:
+        found.update(empty_fit_columns())
     return _catalogue_rows({}, np.zeros((0, 3), np.float32), found, with_ref)
 
 
 class _Parts:
     """Dispatches parts to the matcher and writes each one when its results are back,
-    one part behind, so reading the next part overlaps matching the current one."""
+    one part behind, so reading the next part overlaps matching the current one; with a
+    fit stage, the part's spectra are fitted from the matcher's estimates first."""
 
-    def __init__(self, out: Path, matcher: Matcher, pad_to: int, bar: tqdm, with_ref: bool):
+    def __init__(
+        self,
+        out: Path,
+        matcher: Matcher,
+        pad_to: int,
+        bar: tqdm,
+        with_ref: bool,
+        fit: FitStage | None,
+    ):
         self.out, self.matcher, self.pad_to, self.bar = out, matcher, pad_to, bar
-        self.with_ref = with_ref
+        self.with_ref, self.fit = with_ref, fit
         self.pending: tuple | None = None
         self.rows = 0
 
     def submit(self, index: int, flux, weight, labels, meta, failures) -> None:
         handle = self.matcher.dispatch(flux, weight, self.pad_to) if len(flux) else None
         self.flush()
-        self.pending = (index, handle, labels, meta, failures)
+        spectra = (flux, weight) if self.fit is not None else None
+        self.pending = (index, handle, spectra, labels, meta, failures)
 
     def flush(self) -> None:
         if self.pending is None:
             return
-        index, handle, labels, meta, failures = self.pending
+        index, handle, spectra, labels, meta, failures = self.pending
         if handle is None:
-            cols = _empty_rows(self.with_ref)
+            cols = _empty_rows(self.with_ref, self.fit is not None)
         else:
-            cols = _catalogue_rows(meta, labels, Matcher.fetch(handle), self.with_ref)
+            found = Matcher.fetch(handle)
+            if self.fit is not None:
+                found = self.fit(*spectra, found)
+            cols = _catalogue_rows(meta, labels, found, self.with_ref)
         _write_part(self.out, index, cols, failures)
         self.rows += labels.shape[0]
         self.bar.update(labels.shape[0] + len(failures))
@@ -303,6 +349,15 @@ def _make_matcher(library: Library, settings: InferSettings, mesh: Mesh | None) 
         edge_steps=settings.edge_steps,
         label_steps=library_steps(library),
     )
+
+
+def _make_fit(library: Library, settings: InferSettings, mesh: Mesh | None) -> FitStage | None:
+    """The fit stage of ``infer.method = "fit"`` (None for "grid")."""
+    if settings.method != "fit":
+        return None
+    mesh = data_mesh(local=True) if mesh is None else mesh
+    path = fit_emulator_path(library.meta)
+    return FitStage(path, library.wave, settings.fit_settings, mesh, settings.chunk_size)
 
 
 def _my_parts(out: Path, n_parts: int) -> list[int]:
@@ -386,6 +441,9 @@ def infer_files(
         "reader": reader,
         "labels": None if labels is None else _sha256(json.dumps(sorted(labels)).encode())[:16],
     }
+    fit = _make_fit(library, settings, mesh)
+    if fit is not None:
+        record["fit"] = fit.record()
     _check_run(out, record)
     n_parts = -(-len(paths) // settings.chunk_size)
     todo = _my_parts(out, n_parts)
@@ -400,7 +458,7 @@ def infer_files(
         ]
         n_todo = sum(len(c) for _, c in tasks)
         bar = _progress(len(paths), len(paths) - n_todo, progress)
-        writer = _Parts(out, matcher, size, bar, labels is not None)
+        writer = _Parts(out, matcher, size, bar, labels is not None, fit)
         chunks_left = {i: sum(1 for (j, _), _ in tasks if j == i) for i in todo}
         gathered: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
         for (i, _), chunk in iter_prepared(tasks, prepare, labels, reader, workers):
@@ -455,13 +513,16 @@ def infer_store(
         "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
         "infer": settings.to_dict(),
     }
+    fit = _make_fit(library, settings, mesh)
+    if fit is not None:
+        record["fit"] = fit.record()
     _check_run(out, record)
     n_parts = -(-len(store) // settings.chunk_size)
     with_ref = bool(np.isfinite(store.labels).any())
     failures = store.failures()
     if failures and jax.process_index() == 0 and not part_path(out, n_parts).exists():
         # The store's own skipped inputs, listed with the catalogue's failures.
-        _write_part(out, n_parts, _empty_rows(with_ref), failures)
+        _write_part(out, n_parts, _empty_rows(with_ref, fit is not None), failures)
     todo = _my_parts(out, n_parts)
     t0 = time.perf_counter()
     done_now = 0
@@ -470,7 +531,7 @@ def infer_store(
         size = settings.chunk_size
         n_todo = sum(min((i + 1) * size, len(store)) - i * size for i in todo)
         bar = _progress(len(store), len(store) - n_todo, progress)
-        writer = _Parts(out, matcher, size, bar, with_ref)
+        writer = _Parts(out, matcher, size, bar, with_ref, fit)
         for i in todo:
             rows = np.arange(i * size, min((i + 1) * size, len(store)))
             arrays = store.read(rows)
@@ -548,12 +609,13 @@ def write_catalogue(
     flag bits and names the library (LIBKIND, LIBHASH) and the run settings (SOSTRUN, JSON).
     Returns the two paths.
     """
+    from astropy.io import fits
     from astropy.table import Table
 
     out = Path(out)
     table = Table({k: np.asarray(v) for k, v in columns.items()})
     for name, unit in UNITS.items():
-        if name in table.colnames:
+        if name in table.colnames and unit != "dex":
             table[name].unit = unit
     for flag in MatchFlag:
         if flag.value:
@@ -565,8 +627,12 @@ def write_catalogue(
     if record is not None:
         table.meta["SOSTRUN"] = json.dumps(record, sort_keys=True, default=str)
     fits_path, csv_path = out / "catalogue.fits", out / "catalogue.csv"
+    hdu = fits.table_to_hdu(table)
+    for i, name in enumerate(table.colnames, start=1):
+        if UNITS.get(name) == "dex":  # astropy refuses dex as a FITS unit; TOPCAT shows it
+            hdu.header[f"TUNIT{i}"] = "dex"
     with replacing(fits_path) as tmp:
-        table.write(tmp, format="fits", overwrite=True)
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
     text = table.copy(copy_data=False)
     text.meta.clear()
     with replacing(csv_path) as tmp:
@@ -579,8 +645,10 @@ def read_catalogue(path: str | os.PathLike) -> dict[str, np.ndarray]:
     from astropy.table import Table
 
     path = Path(path)
-    fmt = "fits" if path.suffix.lower() in (".fits", ".fit") else "ascii.csv"
-    table = Table.read(path, format=fmt)
+    if path.suffix.lower() in (".fits", ".fit"):
+        table = Table.read(path, format="fits", unit_parse_strict="silent")  # dex
+    else:
+        table = Table.read(path, format="ascii.csv")
     out = {}
     for name in table.colnames:
         column = np.asarray(table[name])

@@ -139,6 +139,9 @@ def default_config() -> ml_collections.ConfigDict:
             "match_weight": "mask",
             "match_min_snr": 0.0,
             "batch": 256,
+            # the translated emulator (sost_jax.translated_emulator) that infer.method=fit
+            # goes through: draws per kept cell it is trained on; 0 builds none
+            "translated_points_per_cell": 4,
         }
     )
     # Template matching and survey inference (sost_jax.catalogue.InferSettings).
@@ -240,6 +243,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     infer_settings(config)
     if config.library.batch < 1:
         raise InputError(f"library.batch must be >= 1, got {config.library.batch}")
+    if config.library.translated_points_per_cell < 0:
+        raise InputError(
+            "library.translated_points_per_cell must be >= 0, got "
+            f"{config.library.translated_points_per_cell}"
+        )
     style = str(config.library.style).partition(":")[0].strip().lower()
     if style not in SPEC_KINDS:
         raise InputError(

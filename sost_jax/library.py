@@ -39,6 +39,11 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.emulator import Emulator, EmulatorSettings, load_or_train
 from sost_jax.errors import InputError
 from sost_jax.styles import StyleContext, StyleSource, describe, draw, style_source_from_spec
+from sost_jax.translated_emulator import (
+    label_points,
+    save_translated_emulator,
+    train_translated_emulator,
+)
 from sost_jax.translation import batched, translator_from_run
 
 Array = jax.Array
@@ -346,7 +351,10 @@ def make_libraries(
         ``library`` (grid, style, batch) and ``emulator`` sections are used.
     out_dir : path
         Receives ``library_raw.fits``, ``library_sost.fits`` (with ``run``), ``emulator/``
-        (when trained here) and ``library.json`` (a summary).
+        (when trained here), ``translated_emulator/`` (with ``run`` and
+        ``library.translated_points_per_cell`` > 0: `sost_jax.translated_emulator`, what
+        ``infer.method = "fit"`` goes through) and ``library.json`` (a summary). Each
+        library's provenance names its ``fit_emulator``.
     reference : path
         Reference catalogue of observed labels (`reference_labels`).
     emulator : path, optional
@@ -397,7 +405,8 @@ def make_libraries(
         "reference": str(reference),
         "grid": grid.to_dict(),
     }
-    raw = build_library(params, emu.generate, wave=emu.wave, batch=batch, meta=provenance)
+    raw_meta = {**provenance, "fit_emulator": summary["emulator"]}
+    raw = build_library(params, emu.generate, wave=emu.wave, batch=batch, meta=raw_meta)
     summary["raw"] = str(write_library(out / "library_raw.fits", raw, overwrite=True))
     summary["n_templates"] = len(raw)
     if run is not None:
@@ -413,7 +422,32 @@ def make_libraries(
             match_min_snr=float(config.library.match_min_snr),
         )
         key = jax.random.PRNGKey(grid.seed)
-        sost = translate_library(raw, translator, source, key, batch=batch, meta=translator.meta)
+        meta = dict(translator.meta)
+        points = int(config.library.translated_points_per_cell)
+        if points > 0:
+            at_points = build_library(
+                label_points(reference_labels(reference), grid, points),
+                emu.generate,
+                translator,
+                source,
+                jax.random.fold_in(key, 1),
+                wave=emu.wave,
+                batch=batch,
+            )
+            model, report = train_translated_emulator(
+                emu,
+                at_points.labels,
+                at_points.flux,
+                EmulatorSettings.from_dict(config.emulator.to_dict()),
+                style_source=describe(source),
+                progress=progress,
+            )
+            report.update(emulator=summary["emulator"], run=str(Path(run).absolute()), **meta)
+            path = save_translated_emulator(out / "translated_emulator", model, report)
+            meta["fit_emulator"] = summary["translated_emulator"] = str(path)
+            summary["translated_val_median_abs_residual"] = report["val_median_abs_residual"]
+            summary["translated_val_p95_abs_residual"] = report["val_p95_abs_residual"]
+        sost = translate_library(raw, translator, source, key, batch=batch, meta=meta)
         summary["sost"] = str(write_library(out / "library_sost.fits", sost, overwrite=True))
         summary["style_source"] = describe(source)
         if spec.strip().lower() == "matched":

@@ -9,9 +9,12 @@ emulator's) is trained on SOST translations of raw emulator spectra at many labe
    reference catalogue (`sost_jax.cells.select_cells` with seeds ``seed, seed + 1, ...``),
    so the translated emulator covers the library's domain and nothing else;
 2. their raw spectra (the emulator), given styles by the library's style source and
-   translated by the run's generator (`sost_jax.library.build_library`: exactly the
-   library's recipe, at more points);
-3. an emulator trained on (labels, translated flux), early-stopped on held-out points: its
+   translated by the run's generator (`sost_jax.library.build_library`, called by
+   `sost_jax.library.make_libraries`: exactly the library's recipe, at more points);
+3. an emulator trained on (labels, translated flux), started from the raw emulator (its
+   weights, label scaling and output transform: the translation is a small change of the
+   raw spectra, so it trains in a fraction of the raw emulator's epochs), early-stopped on
+   held-out points: its
    held-out residuals (``val_median_abs_residual``, ``val_p95_abs_residual`` in the report)
    say how closely it reproduces the translator at labels it was not trained on.
 
@@ -25,17 +28,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 from sost_jax.cells import LibraryGrid, select_cells
 from sost_jax.emulator import Emulator, EmulatorSettings, train_emulator
 from sost_jax.errors import InputError
-from sost_jax.styles import StyleSource, describe
 
 REPORT = "report.json"
 
@@ -54,38 +55,26 @@ def label_points(reference: np.ndarray, grid: LibraryGrid, points_per_cell: int)
 
 def train_translated_emulator(
     emulator: Emulator,
-    translate_fn: Callable[[Any, Any], Any],
-    style_source: StyleSource,
-    params: np.ndarray,
+    labels: np.ndarray,
+    translated: np.ndarray,
     settings: EmulatorSettings,
     *,
-    key: jax.Array | None = None,
-    batch: int = 256,
+    style_source: str = "",
     progress: bool = True,
 ) -> tuple[Emulator, dict[str, Any]]:
-    """An emulator of the translation of ``emulator`` at the label points ``params`` [N, 3].
+    """An emulator of translated spectra ``translated`` [N, P] at ``labels`` [N, 3].
 
-    Returns the translated emulator (on the raw emulator's wavelengths) and the training
-    report of `sost_jax.emulator.train_emulator` (without its per-epoch history), plus
-    ``n_points`` and ``style_source``.
+    ``emulator`` is the raw emulator they were translated from; the new one starts from it
+    and keeps its wavelengths. Returns it and the training report of
+    `sost_jax.emulator.train_emulator` (without the per-epoch history), plus ``n_points``
+    and ``style_source``.
     """
-    from sost_jax.library import build_library  # the library's recipe, at these points
-
-    translated = build_library(
-        params,
-        emulator.generate,
-        translate_fn,
-        style_source,
-        key,
-        wave=emulator.wave,
-        batch=batch,
-    )
     model, report = train_emulator(
-        translated.labels, translated.flux, settings, wave=emulator.wave, progress=progress
+        labels, translated, settings, wave=emulator.wave, progress=progress, init=emulator
     )
     report = {k: v for k, v in report.items() if k not in ("history", "valid_indices")}
-    report["n_points"] = len(translated)
-    report["style_source"] = describe(style_source)
+    report["n_points"] = int(np.shape(labels)[0])
+    report["style_source"] = style_source
     return model, report
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from fixtures_io import LAMOST_DIR, needs
 
+from sost_jax.calibration import ErrorCalibration
 from sost_jax.catalogue import (
     InferSettings,
     infer_files,
@@ -20,8 +22,11 @@ from sost_jax.catalogue import (
     read_catalogue,
 )
 from sost_jax.config import load_config, prepare_settings
+from sost_jax.emulator import EmulatorSettings, train_emulator
+from sost_jax.errors import InputError
+from sost_jax.fitstage import CALIBRATION, FIT_COLUMNS
 from sost_jax.io import labels_by_id, read_reference_catalog
-from sost_jax.library import Library, write_library
+from sost_jax.library import Library, read_library, write_library
 from sost_jax.matching import MatchFlag
 from sost_jax.mock import observed_spectra, write_mock_lamost_survey
 from sost_jax.mock.params import grid_parameters
@@ -111,7 +116,11 @@ _KILLED_RUN = """
 import sys, time
 sys.path.insert(0, {tests!r})
 import sost_jax.catalogue as c
+from sost_jax.calibration import ErrorCalibration
 from sost_jax.config import load_config, prepare_settings
+from sost_jax.emulator import EmulatorSettings, train_emulator
+from sost_jax.errors import InputError
+from sost_jax.fitstage import CALIBRATION, FIT_COLUMNS
 write = c._write_part
 def slow(*a, **k):
     write(*a, **k)
@@ -233,3 +242,87 @@ def test_is_current_tells_a_resumable_run_from_a_stale_one(survey, tmp_path):
     library = read_library(survey["library"])
     library.flux[0] += 0.01  # a rebuilt library
     assert not is_current(out, library, survey["paths"])
+
+
+@pytest.fixture(scope="module")
+def fit_library(survey, tmp_path_factory):
+    """The survey's library, naming an emulator of its own templates to fit through."""
+    root = tmp_path_factory.mktemp("fitlib")
+    library = read_library(survey["library"])
+    settings = EmulatorSettings(hidden=(32,), activation="tanh", max_epochs=400, patience=400)
+    emulator, _ = train_emulator(
+        library.labels, library.flux, settings, wave=library.wave, progress=False
+    )
+    path = emulator.save(root / "emulator")
+    library.meta["fit_emulator"] = str(path)
+    return write_library(root / "library.fits", library), path
+
+
+def _fit_run(survey, library, out):
+    return infer_files(
+        survey["paths"],
+        library,
+        out,
+        prepare_settings(survey["config"]),
+        InferSettings(k=5, chunk_size=8, method="fit"),
+        labels=survey["labels"],
+        workers=1,
+        progress=False,
+    )
+
+
+def test_the_fit_method_adds_rv_correlations_and_units(survey, fit_library, tmp_path):
+    from astropy.io import fits
+
+    library, emulator = fit_library
+    grid = read_catalogue(_run(survey, tmp_path / "grid")["catalogue"])
+    summary = _fit_run(survey, library, tmp_path / "fit")
+    cat = read_catalogue(summary["catalogue"])
+    assert summary["n_rows"] == N_FILES
+    assert set(FIT_COLUMNS) <= set(cat)
+    np.testing.assert_array_equal(cat["id"], grid["id"])
+    np.testing.assert_array_equal(cat["best_index"], grid["best_index"])  # started from it
+    ok = cat["converged"]
+    assert ok.mean() > 0.5 and (cat["n_iter"] >= 1).all()
+    assert not np.allclose(cat["teff"][ok], grid["teff"][ok])  # continuous, off the grid
+    low, high = library_span(library)
+    assert ((cat["teff"] >= low[0] - 1e-3) & (cat["teff"] <= high[0] + 1e-3)).all()
+    np.testing.assert_array_equal(cat["teff_err"], cat["teff_err_formal"])  # no calibration
+    assert (np.abs(cat["corr_teff_logg"][ok]) <= 1.0 + 1e-5).all()
+    header = fits.getheader(summary["catalogue"], 1)
+    units = {header[f"TTYPE{i}"]: header.get(f"TUNIT{i}") for i in range(1, header["TFIELDS"] + 1)}
+    assert units["teff"] == "K" and units["logg"] == "dex" and units["feh_err"] == "dex"
+    assert units["rv"] == "km s-1" and units["rv_err"] == "km s-1"
+    record = json.loads((tmp_path / "fit" / "run.json").read_text())
+    assert record["fit"]["emulator"] == str(emulator) and record["infer"]["method"] == "fit"
+
+
+def library_span(path):
+    labels = read_library(path).labels
+    return labels.min(axis=0), labels.max(axis=0)
+
+
+def test_a_calibration_beside_the_fit_emulator_calibrates_the_errors(survey, fit_library, tmp_path):
+    library, emulator = fit_library
+    copy = tmp_path / "emulator"
+    shutil.copytree(emulator, copy)
+    calibration = ErrorCalibration((2.0, 1.5, 1.0), (100.0, 0.1, 0.05), source="test")
+    calibration.save(copy / CALIBRATION)
+    lib = read_library(library)
+    lib.meta["fit_emulator"] = str(copy)
+    cat = read_catalogue(
+        _fit_run(survey, write_library(tmp_path / "lib.fits", lib), tmp_path / "fit")["catalogue"]
+    )
+    formal = np.stack([cat[f"{n}_err_formal"] for n in ("teff", "logg", "feh")], axis=1)
+    expected = calibration.apply(formal)
+    for i, name in enumerate(("teff", "logg", "feh")):
+        np.testing.assert_allclose(cat[f"{name}_err"], expected[:, i], rtol=1e-5)
+    record = json.loads((tmp_path / "fit" / "run.json").read_text())
+    assert record["fit"]["calibration"]["floor"] == [100.0, 0.1, 0.05]
+
+
+def test_fitting_with_a_library_that_names_no_emulator_is_refused(survey, tmp_path):
+    with pytest.raises(InputError, match="fit_emulator"):
+        _fit_run(survey, survey["library"], tmp_path / "fit")
+    with pytest.raises(InputError, match="infer.method"):
+        InferSettings(method="newton")

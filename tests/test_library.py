@@ -1,5 +1,7 @@
 """Template libraries: cell selection, building, the FITS file, restoring a trained run."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -329,6 +331,7 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
         "library.grid.min_stars=2",
         "emulator.max_epochs=20",
         "emulator.hidden=[16]",
+        "library.translated_points_per_cell=2",
     ]
     sets = [a for c in [*TINY_GRID, *cells] for a in ("--set", c)]
     argv = ["library", "--out", str(tmp_path / "libs"), "--reference", str(tmp_path / "observed")]
@@ -339,6 +342,13 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     assert len(raw) == len(sost) > 0 and sost.meta["kind"] == "translated"
     np.testing.assert_array_equal(raw.labels, sost.labels)
     assert sost.meta["grid"]["teff_step"] == 1500.0 and sost.meta["step"] == 3
+    # the translated emulator beside the library: trained on 2 draws per kept cell
+    translated = tmp_path / "libs" / "translated_emulator"
+    assert sost.meta["fit_emulator"] == str(translated)
+    assert raw.meta["fit_emulator"] == str(tmp_path / "libs" / "emulator")
+    report = json.loads((translated / "report.json").read_text())
+    assert report["kind"] == "translated" and report["n_points"] == 2 * len(sost)
+    assert report["step"] == 3 and report["run"] == str((tmp_path / "run").absolute())
     out = tmp_path / "catalogue"
     argv = [
         "infer",
@@ -351,3 +361,12 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     cat = read_catalogue(out / "catalogue.csv")
     assert cat["teff"].shape == (4,) and np.isfinite(cat["ref_teff"]).all()
     assert (cat["teff_err"] >= 1500.0 / np.sqrt(12) - 1e-3).all()  # the cells' discreteness
+    # the same files fitted through the translated emulator, from the grid's estimates
+    fit_out = tmp_path / "catalogue_fit"
+    argv[argv.index(str(out))] = str(fit_out)
+    assert main([*argv, "--config", "configs/tiny.py", *sets, "--set", "infer.method=fit"]) == 0
+    fitted = read_catalogue(fit_out / "catalogue.fits")
+    np.testing.assert_array_equal(fitted["best_index"], cat["best_index"])
+    assert np.isfinite(fitted["rv"]).all() and (fitted["n_iter"] >= 1).all()
+    record = json.loads((fit_out / "run.json").read_text())
+    assert record["fit"]["emulator"] == str(translated) and record["fit"]["calibration"] is None
