@@ -626,6 +626,7 @@ def write_catalogue(
         table.meta["NTEMPL"] = len(library)
     if record is not None:
         table.meta["SOSTRUN"] = json.dumps(record, sort_keys=True, default=str)
+    out.mkdir(parents=True, exist_ok=True)
     fits_path, csv_path = out / "catalogue.fits", out / "catalogue.csv"
     hdu = fits.table_to_hdu(table)
     for i, name in enumerate(table.colnames, start=1):

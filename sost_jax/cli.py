@@ -1,4 +1,5 @@
-"""The ``sost-jax`` command: demo, mock, prepare, pair, train, library, infer, evaluate."""
+"""The ``sost-jax`` command: demo, mock, prepare, pair, train, library, infer, calibrate,
+evaluate."""
 
 from __future__ import annotations
 
@@ -215,6 +216,32 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from sost_jax.catalogue import read_catalogue
+    from sost_jax.fitstage import calibrate_catalogue
+    from sost_jax.library import read_library
+
+    ref_err = None
+    if args.ref_err:
+        ref_err = [float(v) for v in args.ref_err.split(",")]
+        if len(ref_err) != 3:
+            print("sost-jax calibrate: --ref-err takes three values", file=sys.stderr)
+            return 2
+    calibration, path = calibrate_catalogue(
+        read_catalogue(args.catalogue),
+        read_library(args.library).meta,
+        ref_err,
+        source=str(Path(args.catalogue).absolute()),
+    )
+    print(f"error calibration written to {path} (later fits through this emulator use it)")
+    for i, name in enumerate(("Teff [K]", "log g [dex]", "[Fe/H] [dex]")):
+        print(
+            f"  {name:13s} scale {calibration.scale[i]:6.2f}  floor {calibration.floor[i]:8.4g}"
+            f"  ({calibration.n_stars[i]} stars)"
+        )
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from sost_jax.evaluate import format_table
     from sost_jax.report import evaluate_catalogues
@@ -303,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="reference catalogue (id, teff, logg, feh) to carry along")
     _add_config_args(p)
     p.set_defaults(func=_cmd_infer)
+    p = sub.add_parser(
+        "calibrate",
+        help="errors of fits: scale and floor from a fit catalogue with reference labels",
+    )
+    p.add_argument("catalogue", help="catalogue of infer.method=fit with ref_* columns")
+    p.add_argument("--library", required=True, help="the library the catalogue was made with")
+    p.add_argument("--ref-err", help="errors of the reference labels: TEFF,LOGG,FEH (K, dex)")
+    p.set_defaults(func=_cmd_calibrate)
     p = sub.add_parser("evaluate", help="catalogues against reference labels: tables, figures")
     p.add_argument("catalogues", nargs="+", help="catalogue files (FITS or CSV), one per library")
     p.add_argument("--reference", required=True, help="reference labels (CSV or FITS table)")

@@ -67,6 +67,9 @@ def default_config() -> ml_collections.ConfigDict:
             # plus subset_label_noise, no bias) and the other stars have no partner
             "pair_fraction": 1.0,
             "subset_label_noise": [50.0, 0.05, 0.03],
+            # also fit the test set continuously (infer.method=fit) with the raw and SOST
+            # libraries' emulators, errors calibrated on the observed pool (sost_jax.demo_fit)
+            "fit": True,
         }
     )
     # Generator (both auto-encoders) and discriminators: see sost_jax.models.

@@ -44,6 +44,7 @@ from sost_jax.config import (
     save_config,
 )
 from sost_jax.constants import LABEL_NAMES
+from sost_jax.demo_fit import fit_figures, fit_test_set
 from sost_jax.emulator import load_or_train
 from sost_jax.evaluate import format_table, gap_closed
 from sost_jax.figures import plot_residuals
@@ -78,7 +79,13 @@ EXAMPLE_PARAMS = np.array(
     ]
 )
 LIBRARIES = ("raw", "sost", "oracle")
-TITLES = {"raw": "raw synthetic", "sost": "SOST", "oracle": "oracle"}
+TITLES = {
+    "raw": "raw synthetic",
+    "sost": "SOST",
+    "oracle": "oracle",
+    "raw_fit": "raw fit",
+    "sost_fit": "SOST fit",
+}
 
 
 def _stage(name: str, t0: float) -> None:
@@ -343,6 +350,24 @@ def run_demo(
             progress=progress,
         )
         catalogues[name] = summary["catalogue"]
+    if demo.fit:
+        _stage("continuous fits", t0)
+        observed = stores["observed"]
+        subset = demo.pair_fraction < 1
+        catalogues.update(
+            fit_test_set(
+                config,
+                work,
+                observed,
+                reference_labels_for_pairs(np.asarray(observed.labels, np.float64), config),
+                [float(v) for v in (demo.subset_label_noise if subset else demo.label_noise)],
+                paths,
+                test_files,
+                labels,
+                settings,
+                progress,
+            )
+        )
 
     _stage("figures", t0)
     translator = translator_from_run(work / "run", n_pixels=settings.wave.size)
@@ -359,6 +384,17 @@ def run_demo(
     figures["SOST templates (Fig. 10)"] = plot_template_gallery(
         settings.wave, libraries["sost"].flux, libraries["sost"].labels, fig_dir / "gallery"
     )[0]
+
+    if demo.fit:
+        figures.update(
+            fit_figures(
+                paths["sost"],
+                catalogues["sost_fit"],
+                stores["test"],
+                infer_settings(config),
+                fig_dir,
+            )
+        )
 
     _stage("evaluation", t0)
     # How far each library's spectra are from the oracle's at the same parameters: the

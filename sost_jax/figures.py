@@ -460,3 +460,100 @@ def plot_bias_plane(
         fontsize=10,
     )
     return save_figure(fig, path, pdf)
+
+
+def plot_fit_examples(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    model: np.ndarray,
+    titles: Sequence[str],
+    path: str | os.PathLike,
+    window: tuple[float, float] | None = (5000.0, 5500.0),
+    pdf: bool = True,
+) -> list[Path]:
+    """Continuous fits of a few spectra: data, model and residual in units of the noise.
+
+    Parameters
+    ----------
+    wave : [P]
+        Wavelength [Å].
+    flux, ivar, model : [N, P]
+        Normalised spectra, their inverse variance (0: no data) and the fitted models.
+    titles : N strings
+        One per spectrum (e.g. fitted and true labels).
+    path : path
+        Output file (suffix replaced by .png / .pdf).
+    window : (lo, hi) [Å], optional
+        Wavelength range drawn; None: all.
+    """
+    wave = np.asarray(wave, np.float64)
+    flux, ivar, model = (np.atleast_2d(np.asarray(a, np.float64)) for a in (flux, ivar, model))
+    if not flux.shape == ivar.shape == model.shape or flux.shape[1] != wave.size:
+        raise InputError(f"flux, ivar and model must all be [N, {wave.size}]")
+    if len(titles) != len(flux):
+        raise InputError(f"give one title per spectrum ({len(flux)}), got {len(titles)}")
+    keep = np.ones(wave.size, bool) if window is None else (wave >= window[0]) & (wave <= window[1])
+    if not keep.any():
+        raise InputError(f"no wavelength inside the window {window} Å")
+    n = len(flux)
+    fig, axes = plt.subplots(
+        2 * n, 1, figsize=(10, 2.6 * n), sharex=True, gridspec_kw={"height_ratios": [3, 1] * n}
+    )
+    for i in range(n):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        good = keep & (ivar[i] > 0) & np.isfinite(flux[i])
+        data = np.where(good, flux[i], np.nan)
+        top.plot(wave[keep], data[keep], color="k", lw=0.7, label="data")
+        top.plot(wave[keep], model[i, keep], color="C3", lw=0.8, label="model")
+        top.set_title(titles[i], fontsize=9)
+        top.set_ylabel("flux")
+        pull = np.where(good, (flux[i] - model[i]) * np.sqrt(np.where(good, ivar[i], 0)), np.nan)
+        bottom.plot(wave[keep], pull[keep], color="C0", lw=0.5)
+        bottom.axhline(0.0, color="k", lw=0.5)
+        bottom.set_ylabel("res. / σ")
+        if i == 0:
+            top.legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel("wavelength [Å]")
+    return save_figure(fig, path, pdf)
+
+
+def plot_pulls(
+    pulls: Mapping[str, np.ndarray],
+    snr: np.ndarray,
+    path: str | os.PathLike,
+    snr_bins: Sequence[float] = (0.0, 20.0, 40.0, 80.0, np.inf),
+    title: str = "",
+    pdf: bool = True,
+) -> list[Path]:
+    """Pull distributions (estimate - truth) / error per label, one curve per S/N bin, with
+    the unit normal a calibrated error gives.
+
+    Parameters
+    ----------
+    pulls : dict label -> [N]
+        Pulls of each label ("teff", "logg", "feh", "rv", ...); NaN ignored.
+    snr : [N]
+        S/N of each star, binned by ``snr_bins``.
+    """
+    snr = np.asarray(snr, np.float64)
+    fig, axes = plt.subplots(1, len(pulls), figsize=(4.2 * len(pulls), 3.4), squeeze=False)
+    x = np.linspace(-5, 5, 201)
+    edges = np.linspace(-5, 5, 41)
+    for ax, (name, pull) in zip(axes[0], pulls.items(), strict=True):
+        pull = np.asarray(pull, np.float64)
+        if pull.shape != snr.shape:
+            raise InputError(f"pulls[{name!r}] has shape {pull.shape}, snr {snr.shape}")
+        for lo, hi in zip(snr_bins[:-1], snr_bins[1:], strict=True):
+            sel = (snr >= lo) & (snr < hi) & np.isfinite(pull)
+            if sel.sum() < 10:
+                continue
+            label = f"S/N {lo:g}-{hi:g}: σ = {np.std(pull[sel]):.2f} ({sel.sum()})"
+            ax.hist(np.clip(pull[sel], -5, 5), edges, density=True, histtype="step", label=label)
+        ax.plot(x, np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi), "k--", lw=0.8, label="N(0, 1)")
+        ax.set_xlabel(f"pull of {LABEL_TITLES.get(name, name)}")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("density")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path, pdf)

@@ -107,3 +107,60 @@ def empty_fit_columns() -> dict[str, np.ndarray]:
     """`FIT_COLUMNS` of zero rows, with their dtypes."""
     ints = {"n_iter": np.int32, "converged": np.bool_}
     return {name: np.zeros(0, ints.get(name, np.float32)) for name in FIT_COLUMNS}
+
+
+def calibrate_catalogue(
+    catalogue: Mapping[str, np.ndarray],
+    library_meta: Mapping[str, Any],
+    reference_err: Any = None,
+    source: str = "",
+) -> tuple[ErrorCalibration, Path]:
+    """Fit the error calibration of a library's fit emulator from a fit catalogue of stars
+    with reference labels (its ``ref_*`` columns: `sost_jax.catalogue.infer_files` with
+    ``labels``, or a labelled store), and save it beside the emulator, where later fits
+    read it. Only converged rows without NO_DATA enter.
+
+    Parameters
+    ----------
+    catalogue : columns
+        A catalogue of ``infer.method = "fit"`` (``*_err_formal`` and ``ref_*`` columns).
+    library_meta : mapping
+        The provenance of the library the catalogue was made with.
+    reference_err : [3] or [N, 3], optional
+        Errors of the reference labels (K, dex, dex); default 0.
+    source : str
+        Recorded in the calibration.
+
+    Returns
+    -------
+    (ErrorCalibration, path of calibration.json)
+    """
+    from sost_jax.calibration import fit_error_calibration
+    from sost_jax.matching import MatchFlag
+
+    needed = [f"{n}_err_formal" for n in LABEL_NAMES] + [f"ref_{n}" for n in LABEL_NAMES]
+    missing = [n for n in needed if n not in catalogue]
+    if missing:
+        raise InputError(
+            f"the catalogue has no {missing}: calibrate a catalogue of infer.method=fit made "
+            "with reference labels (infer --labels, or a store with labels)"
+        )
+    usable = np.asarray(catalogue["converged"], bool) & (
+        (np.asarray(catalogue["flags"]) & MatchFlag.NO_DATA) == 0
+    )
+
+    def stack(fmt: str) -> np.ndarray:
+        return np.stack([np.asarray(catalogue[fmt.format(n)], np.float64) for n in LABEL_NAMES], 1)
+
+    ref_err = None
+    if reference_err is not None:
+        ref_err = np.broadcast_to(np.asarray(reference_err, np.float64), (len(usable), 3))[usable]
+    calibration = fit_error_calibration(
+        stack("{}")[usable],
+        stack("{}_err_formal")[usable],
+        stack("ref_{}")[usable],
+        ref_err,
+        source=source,
+    )
+    path = fit_emulator_path(library_meta) / CALIBRATION
+    return calibration, calibration.save(path)

@@ -326,3 +326,35 @@ def test_fitting_with_a_library_that_names_no_emulator_is_refused(survey, tmp_pa
         _fit_run(survey, survey["library"], tmp_path / "fit")
     with pytest.raises(InputError, match="infer.method"):
         InferSettings(method="newton")
+
+
+def test_calibrate_writes_the_calibration_that_later_fits_read(fit_library, tmp_path, capsys):
+    from sost_jax.catalogue import write_catalogue
+    from sost_jax.cli import main
+
+    library, emulator = fit_library
+    copy = tmp_path / "emulator"
+    shutil.copytree(emulator, copy)
+    lib = read_library(library)
+    lib.meta["fit_emulator"] = str(copy)
+    lib_path = write_library(tmp_path / "lib.fits", lib)
+    rng = np.random.default_rng(0)
+    n = 400
+    cols = {"id": np.arange(n).astype(str), "converged": np.ones(n, bool)}
+    cols["flags"] = np.zeros(n, np.int32)
+    for name, formal, floor in (("teff", 20.0, 60.0), ("logg", 0.03, 0.1), ("feh", 0.02, 0.05)):
+        ref = rng.normal(0, 1, n)
+        cols[f"ref_{name}"] = ref
+        cols[f"{name}_err_formal"] = np.full(n, formal)
+        cols[name] = ref + rng.normal(0, np.hypot(2 * formal, floor), n)
+    write_catalogue(tmp_path / "cal", cols)
+    argv = ["calibrate", str(tmp_path / "cal" / "catalogue.fits"), "--library", str(lib_path)]
+    assert main(argv) == 0
+    cal = ErrorCalibration.load(copy / CALIBRATION)
+    np.testing.assert_allclose(cal.scale[0] ** 2 * 400 + cal.floor[0] ** 2, 40**2 + 60**2, rtol=0.2)
+    assert "floor" in capsys.readouterr().out
+    del cols["ref_feh"]
+    write_catalogue(tmp_path / "bad", cols)
+    argv[1] = str(tmp_path / "bad" / "catalogue.fits")
+    assert main(argv) == 2
+    assert "ref_feh" in capsys.readouterr().err

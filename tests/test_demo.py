@@ -2,9 +2,11 @@
 resumption."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
+from sost_jax.catalogue import read_catalogue
 from sost_jax.cli import main
 from sost_jax.store import PreparedStore
 
@@ -55,6 +57,13 @@ def test_demo_writes_stores_figures_and_resumes(tmp_path, capsys):
     for lib in ("raw", "sost", "oracle"):
         assert (work / "libraries" / f"library_{lib}.fits").exists()
         assert (work / "catalogues" / lib / "catalogue.fits").exists()
+    # continuous fits through the raw and the translated emulator, beside the grid's
+    for lib in ("raw_fit", "sost_fit"):
+        assert flat[f"{lib}_teff_n"] == 16 and np.isfinite(flat[f"{lib}_logg_scatter"])
+        assert "rv" in read_catalogue(work / "catalogues" / lib / "catalogue.fits")
+    assert (work / "libraries" / "translated_emulator" / "emulator.json").exists()
+    names = [Path(p).name for p in summary["figures"]]
+    assert "fit_examples.png" in names and "fit_pulls.png" in names
     # the observed stars' synthetic partners, at their labels plus the demo's label errors
     pairs = PreparedStore(work / "pairs")
     observed = PreparedStore(work / "mock" / "observed")

@@ -169,7 +169,6 @@ def train_emulator(
     weight: np.ndarray | None = None,
     wave: np.ndarray | None = None,
     progress: bool = True,
-    init: Emulator | None = None,
 ) -> tuple[Emulator, dict[str, Any]]:
     """Fit an emulator to a grid of spectra, early-stopped on held-out grid points.
 
@@ -190,10 +189,6 @@ def train_emulator(
         Wavelengths [Å], stored with the emulator.
     progress : bool
         Show a progress bar with the held-out loss.
-    init : Emulator, optional
-        Start from this emulator (same architecture and pixels): its weights, label scaling
-        and output transform are kept, so a grid close to its spectra (e.g. their SOST
-        translations) trains in a fraction of the epochs.
 
     Returns
     -------
@@ -221,17 +216,8 @@ def train_emulator(
     n_valid = max(1, int(round(settings.valid_fraction * n)))
     train_idx, valid_idx = split_validation(n, n_valid, settings.seed)
 
-    if init is None:
-        scaler = Scaler.fit(labels)  # the grid's span; labels carry no held-out flux
-        mean, scale = _output_transform(flux[train_idx], mask[train_idx], settings.target)
-    else:
-        if init.settings.hidden != settings.hidden or init.n_pixels != flux.shape[1]:
-            raise InputError(
-                f"init emulator has hidden {init.settings.hidden} and {init.n_pixels} pixels; "
-                f"the settings ask for {settings.hidden} and the grid has {flux.shape[1]}"
-            )
-        scaler = init.scaler
-        mean, scale = np.asarray(init.flux_mean), np.asarray(init.flux_scale)
+    scaler = Scaler.fit(labels)  # the grid's span; labels carry no held-out flux
+    mean, scale = _output_transform(flux[train_idx], mask[train_idx], settings.target)
     module = PayneMLP(settings.hidden, flux.shape[1], settings.activation)
     key_init, key_data = jax.random.split(jax.random.PRNGKey(settings.seed))
 
@@ -254,7 +240,7 @@ def train_emulator(
     tx = standard_promotion(optax.adam(schedule))
     run_epochs, evaluate = _make_trainer(module, tx, settings, n_train)
 
-    net = module.init(key_init, x_tr[:1])["params"] if init is None else init.params
+    net = module.init(key_init, x_tr[:1])["params"]
     opt_state = tx.init(net)
     best_loss, _ = evaluate(net, x_va, y_va, m_va, mean_d, scale_d)
     best_loss = float(best_loss)
