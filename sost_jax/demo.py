@@ -314,9 +314,13 @@ def run_demo(
     _stage("libraries", t0)
     lib_dir = work / "libraries"
     paths = {name: lib_dir / f"library_{name}.fits" for name in LIBRARIES}
-    built = paths["sost"].exists() and read_library(paths["sost"]).meta.get("step") == int(
-        training["step"]
-    )
+    built = False
+    if paths["sost"].exists():
+        meta = read_library(paths["sost"]).meta
+        wants_fit = config.library.translated_points_per_cell > 0
+        built = meta.get("step") == int(training["step"]) and (
+            "fit_emulator" in meta or not wants_fit
+        )
     if not built:
         make_libraries(
             config,
