@@ -178,6 +178,145 @@ def _covariance(a: Array) -> Array:
     return jnp.where(both, inv, jnp.nan)
 
 
+def _evaluate(
+    model: SpectralModel, theta: Array, obs: Array, sqrt_w: Array
+) -> tuple[Array, Array, Array]:
+    """chi2 [N], normal matrix J^T W J [N, n, n] and J^T W r [N, n] at theta [N, n]."""
+    m, jac = jax.vmap(model.jacobian)(theta)
+    r = (obs - m) * sqrt_w
+    jw = jac * sqrt_w[:, :, None]
+    hi = jax.lax.Precision.HIGHEST
+    a = jnp.einsum("npi,npj->nij", jw, jw, precision=hi)
+    return (r * r).sum(axis=1), a, jnp.einsum("npi,np->ni", jw, r, precision=hi)
+
+
+def start_fit(
+    model: SpectralModel, flux: Array, ivar: Array, start: Array, settings: FitSettings
+) -> dict[str, Array]:
+    """The solver's state at the first guess: per-spectrum arrays (rows can be gathered and
+    scattered between `iterate_fit` calls). See `fit_spectra` for the arguments."""
+    flux = jnp.asarray(flux, jnp.float32)
+    ivar = jnp.asarray(ivar, jnp.float32)
+    good = (ivar > 0) & jnp.isfinite(ivar) & jnp.isfinite(flux)
+    sqrt_w = jnp.where(good, jnp.sqrt(jnp.where(good, ivar, 0.0)), 0.0)
+    obs = jnp.where(good, flux, 0.0)
+    n_good = good.sum(axis=1).astype(jnp.int32)
+    theta = initial_theta(model, start)
+    chi2, a, g = _evaluate(model, theta, obs, sqrt_w)
+    return {
+        "obs": obs,
+        "sqrt_w": sqrt_w,
+        "n_good": n_good,
+        "theta": theta,
+        "chi2": chi2,
+        "a": a,
+        "g": g,
+        "lam": jnp.zeros_like(chi2) + jnp.float32(settings.lambda_init),
+        "done": n_good == 0,
+        "n_iter": jnp.zeros_like(n_good),
+    }
+
+
+def iterate_fit(
+    model: SpectralModel, state: dict[str, Array], settings: FitSettings, n_steps: int
+) -> dict[str, Array]:
+    """Up to ``n_steps`` Levenberg-Marquardt iterations of every spectrum that has neither
+    converged nor used ``settings.max_iter``; stops early when none is left."""
+    lo, hi = _bounds(model, float(settings.rv_limit))
+    n_par = state["theta"].shape[1]
+    dof = jnp.maximum(state["n_good"] - n_par, 1).astype(jnp.float32)
+
+    def live(s: dict[str, Array]) -> Array:
+        return ~s["done"] & (s["n_iter"] < settings.max_iter)
+
+    def cond(carry: tuple[Array, dict[str, Array]]) -> Array:
+        it, s = carry
+        return (it < n_steps) & jnp.any(live(s))
+
+    def body(carry: tuple[Array, dict[str, Array]]) -> tuple[Array, dict[str, Array]]:
+        it, s = carry
+        active = live(s)
+        step = _scaled_solve(s["a"], s["g"], s["lam"])
+        trial = jnp.clip(s["theta"] + step, lo[None, :], hi[None, :])
+        step = trial - s["theta"]
+        unit = jnp.maximum(s["chi2"] / dof, 1.0)
+        # decrease of chi2 the linearised model promises for this step: 2 d.g - d.A.d
+        promised = 2.0 * (step * s["g"]).sum(axis=1) - jnp.einsum(
+            "ni,nij,nj->n", step, s["a"], step
+        )
+        chi2_t, a_t, g_t = _evaluate(model, trial, s["obs"], s["sqrt_w"])
+        better = (chi2_t < s["chi2"]) & jnp.isfinite(chi2_t) & active
+        gain = (s["chi2"] - chi2_t) / unit
+        lam = jnp.where(better, jnp.maximum(s["lam"] / 3.0, 1e-7), s["lam"] * 10.0)
+        settled = (better & (gain < settings.tol)) | (promised < settings.tol * unit)
+
+        def pick(new: Array, old: Array) -> Array:
+            mask = better.reshape((-1,) + (1,) * (new.ndim - 1))
+            return jnp.where(mask, new, old)
+
+        return it + 1, {
+            **s,
+            "theta": pick(trial, s["theta"]),
+            "chi2": pick(chi2_t, s["chi2"]),
+            "a": pick(a_t, s["a"]),
+            "g": pick(g_t, s["g"]),
+            "lam": jnp.where(active, lam, s["lam"]),
+            "done": s["done"] | (active & (settled | (lam > _LAMBDA_MAX))),
+            "n_iter": s["n_iter"] + active.astype(jnp.int32),
+        }
+
+    return jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state))[1]
+
+
+def finish_fit(
+    model: SpectralModel, state: dict[str, Array], settings: FitSettings
+) -> dict[str, Array]:
+    """Labels, errors, correlations and flags from the solver's final state."""
+    theta, chi2, n_good = state["theta"], state["chi2"], state["n_good"]
+    n, n_par = theta.shape
+    lo, hi = _bounds(model, float(settings.rv_limit))
+    dof = n_good - n_par
+    reduced = jnp.where(dof > 0, chi2 / jnp.maximum(dof, 1).astype(jnp.float32), jnp.nan)
+    scale = jnp.maximum(jnp.where(dof > 0, reduced, 1.0), 1.0)
+    cov = _covariance(state["a"]) * scale[:, None, None]
+    err = jnp.sqrt(jnp.diagonal(cov, axis1=1, axis2=2))
+
+    no_data = n_good == 0
+    margin = 1e-4 * (hi[None, :3] - lo[None, :3])
+    labels = theta[:, :3]
+    at_bound = ((labels - lo[None, :3] < margin) | (hi[None, :3] - labels < margin)).any(axis=1)
+    few = n_good.astype(jnp.float32) < settings.min_fraction * state["obs"].shape[1]
+    flags = jnp.zeros((n,), jnp.int32)
+    for bit, condition in (
+        (MatchFlag.EDGE, at_bound & ~no_data),
+        (MatchFlag.POOR_FIT, reduced > settings.poor_fit),
+        (MatchFlag.FEW_PIXELS, few),
+        (MatchFlag.NO_DATA, no_data),
+        (MatchFlag.NOT_CONVERGED, ~state["done"] & ~no_data),
+    ):
+        flags = flags | jnp.where(condition, jnp.int32(bit.value), jnp.int32(0))
+
+    def blank(x: Array) -> Array:
+        return jnp.where(no_data, jnp.nan, x)
+
+    out = {name: blank(theta[:, i]) for i, name in enumerate(LABEL_NAMES)}
+    out.update({f"{name}_err": blank(err[:, i]) for i, name in enumerate(LABEL_NAMES)})
+    out["rv"] = blank(theta[:, 3]) if model.fit_rv else jnp.full((n,), jnp.nan)
+    out["rv_err"] = blank(err[:, 3]) if model.fit_rv else jnp.full((n,), jnp.nan)
+    index = {name: i for i, name in enumerate(LABEL_NAMES)}
+    for x, y in CORRELATIONS:
+        i, j = index[x], index[y]
+        out[f"corr_{x}_{y}"] = blank(cov[:, i, j] / (err[:, i] * err[:, j]))
+    out["chi2_best"] = blank(chi2)
+    out["chi2_reduced"] = blank(reduced)
+    out["n_good"] = n_good
+    out["n_iter"] = state["n_iter"]
+    out["converged"] = state["done"] & ~no_data
+    out["flags"] = flags
+    out["theta"] = jnp.where(no_data[:, None], jnp.nan, theta)
+    return out
+
+
 def fit_spectra(
     model: SpectralModel,
     flux: Array,
@@ -210,127 +349,31 @@ def fit_spectra(
         the emulator grid's bound, POOR_FIT, FEW_PIXELS, NO_DATA, NOT_CONVERGED), and
         ``theta`` [N, n_params] (labels, RV, continuum coefficients).
     """
-    flux = jnp.asarray(flux, jnp.float32)
-    ivar = jnp.asarray(ivar, jnp.float32)
-    good = (ivar > 0) & jnp.isfinite(ivar) & jnp.isfinite(flux)
-    sqrt_w = jnp.where(good, jnp.sqrt(jnp.where(good, ivar, 0.0)), 0.0)
-    obs = jnp.where(good, flux, 0.0)
-    n_good = good.sum(axis=1).astype(jnp.int32)
-    lo, hi = _bounds(model, float(settings.rv_limit))
-    theta0 = initial_theta(model, start)
-    n, n_par = theta0.shape
-    dof_safe = jnp.maximum(n_good - n_par, 1).astype(jnp.float32)
-
-    def evaluate(theta: Array) -> tuple[Array, Array, Array]:
-        """chi2 [N], weighted residual [N, P], weighted Jacobian [N, P, n]."""
-        m, jac = jax.vmap(model.jacobian)(theta)
-        r = (obs - m) * sqrt_w
-        return (r * r).sum(axis=1), r, jac * sqrt_w[:, :, None]
-
-    def normal(r: Array, jw: Array) -> tuple[Array, Array]:
-        a = jnp.einsum("npi,npj->nij", jw, jw, precision=jax.lax.Precision.HIGHEST)
-        return a, jnp.einsum("npi,np->ni", jw, r, precision=jax.lax.Precision.HIGHEST)
-
-    chi2, r, jw = evaluate(theta0)
-    a, g = normal(r, jw)
-    state = {
-        "theta": theta0,
-        "chi2": chi2,
-        "a": a,
-        "g": g,
-        "lam": jnp.zeros_like(chi2) + jnp.float32(settings.lambda_init),
-        "done": n_good == 0,
-        "n_iter": jnp.zeros_like(n_good),
-        "it": jnp.zeros((), jnp.int32),
-    }
-
-    def cond(s: dict[str, Array]) -> Array:
-        return (s["it"] < settings.max_iter) & ~jnp.all(s["done"])
-
-    def body(s: dict[str, Array]) -> dict[str, Array]:
-        step = _scaled_solve(s["a"], s["g"], s["lam"])
-        trial = jnp.clip(s["theta"] + step, lo[None, :], hi[None, :])
-        step = trial - s["theta"]
-        unit = jnp.maximum(s["chi2"] / dof_safe, 1.0)
-        # decrease of chi2 the linearised model promises for this step: 2 d.g - d.A.d
-        promised = 2.0 * (step * s["g"]).sum(axis=1) - jnp.einsum(
-            "ni,nij,nj->n", step, s["a"], step
-        )
-        chi2_t, r_t, jw_t = evaluate(trial)
-        a_t, g_t = normal(r_t, jw_t)
-        better = (chi2_t < s["chi2"]) & jnp.isfinite(chi2_t) & ~s["done"]
-        gain = (s["chi2"] - chi2_t) / unit
-        lam = jnp.where(better, jnp.maximum(s["lam"] / 3.0, 1e-7), s["lam"] * 10.0)
-        settled = (better & (gain < settings.tol)) | (promised < settings.tol * unit)
-        done = s["done"] | settled | (lam > _LAMBDA_MAX)
-
-        def pick(new: Array, old: Array) -> Array:
-            mask = better.reshape((-1,) + (1,) * (new.ndim - 1))
-            return jnp.where(mask, new, old)
-
-        return {
-            "theta": pick(trial, s["theta"]),
-            "chi2": pick(chi2_t, s["chi2"]),
-            "a": pick(a_t, s["a"]),
-            "g": pick(g_t, s["g"]),
-            "lam": jnp.where(s["done"], s["lam"], lam),
-            "done": done,
-            "n_iter": s["n_iter"] + (~s["done"]).astype(jnp.int32),
-            "it": s["it"] + 1,
-        }
-
-    s = jax.lax.while_loop(cond, body, state)
-    theta, chi2 = s["theta"], s["chi2"]
-    dof = n_good - n_par
-    reduced = jnp.where(dof > 0, chi2 / jnp.maximum(dof, 1).astype(jnp.float32), jnp.nan)
-    cov = _covariance(s["a"]) * jnp.maximum(jnp.where(dof > 0, reduced, 1.0), 1.0)[:, None, None]
-    err = jnp.sqrt(jnp.diagonal(cov, axis1=1, axis2=2))
-
-    no_data = n_good == 0
-    margin = 1e-4 * (hi[None, :3] - lo[None, :3])
-    labels = theta[:, :3]
-    at_bound = ((labels - lo[None, :3] < margin) | (hi[None, :3] - labels < margin)).any(axis=1)
-    few = n_good.astype(jnp.float32) < settings.min_fraction * flux.shape[1]
-    flags = jnp.zeros((n,), jnp.int32)
-    for bit, condition in (
-        (MatchFlag.EDGE, at_bound & ~no_data),
-        (MatchFlag.POOR_FIT, reduced > settings.poor_fit),
-        (MatchFlag.FEW_PIXELS, few),
-        (MatchFlag.NO_DATA, no_data),
-        (MatchFlag.NOT_CONVERGED, ~s["done"] & ~no_data),
-    ):
-        flags = flags | jnp.where(condition, jnp.int32(bit.value), jnp.int32(0))
-
-    def blank(x: Array) -> Array:
-        return jnp.where(no_data, jnp.nan, x)
-
-    out = {name: blank(theta[:, i]) for i, name in enumerate(LABEL_NAMES)}
-    out.update({f"{name}_err": blank(err[:, i]) for i, name in enumerate(LABEL_NAMES)})
-    out["rv"] = blank(theta[:, 3]) if model.fit_rv else jnp.full((n,), jnp.nan)
-    out["rv_err"] = blank(err[:, 3]) if model.fit_rv else jnp.full((n,), jnp.nan)
-    index = {name: i for i, name in enumerate(LABEL_NAMES)}
-    for x, y in CORRELATIONS:
-        i, j = index[x], index[y]
-        out[f"corr_{x}_{y}"] = blank(cov[:, i, j] / (err[:, i] * err[:, j]))
-    out["chi2_best"] = blank(chi2)
-    out["chi2_reduced"] = blank(reduced)
-    out["n_good"] = n_good
-    out["n_iter"] = s["n_iter"]
-    out["converged"] = s["done"] & ~no_data
-    out["flags"] = flags
-    out["theta"] = jnp.where(no_data[:, None], jnp.nan, theta)
-    return out
+    state = start_fit(model, flux, ivar, start, settings)
+    state = iterate_fit(model, state, settings, settings.max_iter)
+    return finish_fit(model, state, settings)
 
 
 @functools.lru_cache(maxsize=16)
-def _sharded_fit(mesh: Mesh, settings: FitSettings):
-    """`fit_spectra` jitted, each device on its own rows (`jax.shard_map`)."""
+def _sharded(mesh: Mesh, settings: FitSettings, n_steps: int):
+    """`start_fit`, `iterate_fit` (``n_steps``) and `finish_fit`, jitted, each device on its
+    own rows (`jax.shard_map`), the model replicated."""
     data, rep = PS("data"), PS()
 
-    def fit(model: SpectralModel, flux: Array, ivar: Array, start: Array) -> dict[str, Array]:
-        return fit_spectra(model, flux, ivar, start, settings)
+    def begin(model: SpectralModel, flux: Array, ivar: Array, start: Array):
+        return start_fit(model, flux, ivar, start, settings)
 
-    return jax.jit(jax.shard_map(fit, mesh=mesh, in_specs=(rep, data, data, data), out_specs=data))
+    def step(model: SpectralModel, state: dict[str, Array]):
+        return iterate_fit(model, state, settings, n_steps)
+
+    def end(model: SpectralModel, state: dict[str, Array]):
+        return finish_fit(model, state, settings)
+
+    def sharded(fn, n_in: int):
+        specs = (rep,) + (data,) * n_in
+        return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=data))
+
+    return sharded(begin, 3), sharded(step, 1), sharded(end, 1)
 
 
 class Fitter:
@@ -338,17 +381,37 @@ class Fitter:
 
     Call it with host arrays of any number of spectra; they are padded to a multiple of
     ``pad_to`` (and of the device count), so every chunk of a survey reuses one compilation.
+
+    Spectra converge after different numbers of iterations (on the mock: a median of 3, 10%
+    need more than 6), and a batch iterates until its slowest member is done. So the batch
+    runs ``round_steps`` iterations, then the spectra still iterating are gathered (on the
+    host) into a batch half as large or smaller (sizes ``pad_to / 2^k``, one compilation
+    each), and so on: the work follows the number of spectra left, not the slowest one.
+    The result is the same as one long loop (each spectrum's iterations do not depend on
+    the others').
     """
 
-    def __init__(self, model: SpectralModel, settings: FitSettings, mesh: Mesh, pad_to: int = 1):
+    def __init__(
+        self,
+        model: SpectralModel,
+        settings: FitSettings,
+        mesh: Mesh,
+        pad_to: int = 1,
+        round_steps: int = 3,
+    ):
         if settings.continuum_degree + 1 != model.n_continuum or settings.fit_rv != model.fit_rv:
             raise InputError("the fit settings' continuum degree and fit_rv must be the model's")
         self.settings, self.mesh = settings, mesh
         self.pad_to = max(int(pad_to), 1)
-        rep = NamedSharding(mesh, PS())
-        self.model = jax.device_put(model, rep)
+        self.model = jax.device_put(model, NamedSharding(mesh, PS()))
         self._data = NamedSharding(mesh, PS("data"))
-        self._fit = _sharded_fit(mesh, settings)
+        self._begin, self._step, self._end = _sharded(mesh, settings, max(int(round_steps), 1))
+
+    def _size(self, n: int, unit: int) -> int:
+        return max(unit, -(-n // unit) * unit)
+
+    def _put(self, tree: Any) -> Any:
+        return jax.device_put(tree, self._data)
 
     def __call__(
         self, flux: np.ndarray, ivar: np.ndarray, start: np.ndarray
@@ -357,13 +420,31 @@ class Fitter:
         n = int(np.shape(flux)[0])
         n_dev = self.mesh.devices.size
         unit = int(np.lcm(self.pad_to, n_dev))
-        size = max(unit, -(-n // unit) * unit)
+        size = self._size(n, unit)
 
-        def pad(x: np.ndarray, fill: float) -> Array:
+        def pad(x: np.ndarray, fill: float) -> np.ndarray:
             x = np.asarray(x, np.float32)
             out = np.full((size,) + x.shape[1:], fill, np.float32)
             out[:n] = x
-            return jax.device_put(out, self._data)
+            return out
 
-        found = self._fit(self.model, pad(flux, 0.0), pad(ivar, 0.0), pad(start, np.nan))
+        state = self._begin(
+            self.model, *self._put((pad(flux, 0.0), pad(ivar, 0.0), pad(start, np.nan)))
+        )
+        state = self._step(self.model, state)
+        host = {k: np.array(v) for k, v in jax.device_get(state).items()}
+        while True:
+            left = np.flatnonzero(~host["done"] & (host["n_iter"] < self.settings.max_iter))
+            if not left.size:
+                break
+            bucket = size
+            while bucket // 2 >= left.size and (bucket // 2) % n_dev == 0 and bucket > n_dev:
+                bucket //= 2
+            rows = np.concatenate([left, np.full(bucket - left.size, left[0])])
+            sub = {k: v[rows] for k, v in host.items()}
+            sub["done"][left.size :] = True  # padding rows stay put
+            sub = jax.device_get(self._step(self.model, self._put(sub)))
+            for k, v in sub.items():
+                host[k][left] = np.asarray(v)[: left.size]
+        found = self._end(self.model, self._put(host))
         return {k: np.asarray(v)[:n] for k, v in found.items()}

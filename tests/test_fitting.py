@@ -204,3 +204,25 @@ def test_fit_settings_are_validated() -> None:
     model = make_spectral_model(line_emulator(), continuum_degree=1)
     with pytest.raises(InputError, match="continuum degree"):
         Fitter(model, FitSettings(continuum_degree=2), data_mesh(local=True))
+
+
+def test_compacted_rounds_give_the_result_of_one_long_loop(emulator) -> None:
+    """The Fitter regroups unfinished spectra between rounds; each spectrum's iterations are
+    its own, so the result is that of fit_spectra's single loop."""
+    model = make_spectral_model(emulator, continuum_degree=1)
+    settings = FitSettings(continuum_degree=1)
+    theta = truths(model, 40, seed=8)
+    clean = simulate(model, theta)
+    flux = clean + np.random.default_rng(9).normal(0, 0.01, clean.shape).astype(np.float32)
+    ivar = np.full(flux.shape, 1e4, np.float32)
+    start = theta[:, :3] + np.random.default_rng(10).normal(0, 1, (40, 3)).astype(
+        np.float32
+    ) * np.array([300.0, 0.4, 0.2], np.float32)
+    ref = jax.jit(fit_spectra, static_argnums=4)(model, flux, ivar, start, settings)
+    assert np.ptp(np.asarray(ref["n_iter"])) >= 2  # spectra finish at different iterations
+    out = Fitter(model, settings, data_mesh(local=True), pad_to=16, round_steps=1)(
+        flux, ivar, start
+    )
+    np.testing.assert_array_equal(out["n_iter"], ref["n_iter"])
+    for name in ("teff", "logg", "feh", "rv", "teff_err", "chi2_best"):
+        np.testing.assert_allclose(out[name], ref[name], rtol=1e-5, err_msg=name)
