@@ -11,12 +11,14 @@ translated emulator):
 2. the test files are fitted (`sost_jax.catalogue.infer_files`), errors calibrated;
 3. figures: a few test spectra with their fitted models, and the pull distributions.
 
-A calibration records the library it was made for; it and the fit catalogues are redone
-only when the library changes.
+A calibration records the library and the settings it was made for; it and the fit
+catalogues are redone only when either changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -62,7 +64,11 @@ def _calibrate(
     """Calibrate the library's fit errors on the pool; False when a calibration for this
     library exists already."""
     library = read_library(library_path)
-    stamp = f"demo observed pool, library {library_hash(library)}"
+    fit = json.dumps(settings.to_dict(), sort_keys=True).encode()
+    stamp = (
+        f"demo observed pool, library {library_hash(library)}, "
+        f"settings {hashlib.sha256(fit).hexdigest()[:12]}"
+    )
     existing = fit_emulator_path(library.meta) / CALIBRATION
     if existing.is_file() and ErrorCalibration.load(existing).source == stamp:
         return False
@@ -154,7 +160,8 @@ def fit_figures(
     take = np.array([ids[str(cat["id"][r])] for r in rows])
     data = test.read(take)
     start = np.stack([cat[n][rows] for n in LABEL_NAMES], axis=1)
-    found = Fitter(model, fit, data_mesh(local=True))(data["flux"], data["weight"], start)
+    weight = data["weight"] * fit.pixel_weights(library.wave)[None, :]
+    found = Fitter(model, fit, data_mesh(local=True))(data["flux"], weight, start)
     import jax
 
     models = np.asarray(jax.vmap(model.model)(found["theta"]))
@@ -166,7 +173,7 @@ def fit_figures(
     ]
     figures = {
         "Continuous fits of test spectra (SOST)": plot_fit_examples(
-            library.wave, data["flux"], data["weight"], models, titles, fig_dir / "fit_examples"
+            library.wave, data["flux"], weight, models, titles, fig_dir / "fit_examples"
         )[0]
     }
     pulls = {name: (cat[name] - cat[f"ref_{name}"]) / cat[f"{name}_err"] for name in LABEL_NAMES}

@@ -71,6 +71,7 @@ class FitStage:
         emulator = Emulator.load(self.path)
         model = make_spectral_model(emulator, wave, settings.continuum_degree, settings.fit_rv)
         self.fitter = Fitter(model, settings, mesh, pad_to)
+        self.keep = settings.pixel_weights(wave)[None, :]  # the masked windows
         calibration = self.path / CALIBRATION
         self.calibration = ErrorCalibration.load(calibration) if calibration.is_file() else None
 
@@ -88,7 +89,7 @@ class FitStage:
         """Fitted columns of [N] spectra from the grid's ``grid`` columns (teff, logg, feh,
         best_index...): the estimate columns replaced, `FIT_COLUMNS` added."""
         start = np.stack([np.asarray(grid[name], np.float32) for name in LABEL_NAMES], axis=1)
-        fit = self.fitter(flux, weight, start)
+        fit = self.fitter(flux, weight * self.keep, start)
         formal = np.stack([fit[f"{name}_err"] for name in LABEL_NAMES], axis=1)
         errors = formal if self.calibration is None else self.calibration.apply(formal)
         cols = dict(grid)

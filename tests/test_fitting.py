@@ -226,3 +226,17 @@ def test_compacted_rounds_give_the_result_of_one_long_loop(emulator) -> None:
     np.testing.assert_array_equal(out["n_iter"], ref["n_iter"])
     for name in ("teff", "logg", "feh", "rv", "teff_err", "chi2_best"):
         np.testing.assert_allclose(out[name], ref[name], rtol=1e-5, err_msg=name)
+
+
+def test_masked_windows_are_given_no_weight() -> None:
+    settings = FitSettings.from_dict({"mask_windows": [[5100, 5150], [5300.0, 5310.0]]})
+    keep = settings.pixel_weights(WAVE)
+    assert keep[(WAVE >= 5100) & (WAVE <= 5150)].sum() == 0
+    assert keep[(WAVE >= 5300) & (WAVE <= 5310)].sum() == 0
+    assert keep.sum() == WAVE.size - 101 - 21
+    assert FitSettings(mask_windows=()).pixel_weights(WAVE).all()
+    assert FitSettings().to_dict()["mask_windows"][0] == [6860.0, 6960.0]  # tellurics
+    with pytest.raises(InputError, match="lo < hi"):
+        FitSettings(mask_windows=((5200.0, 5100.0),))
+    with pytest.raises(InputError, match="pairs"):
+        FitSettings(mask_windows=(5100.0,))
