@@ -17,12 +17,16 @@ the train step and loop, checkpoints        ``training``, ``checkpoints``, ``opt
 Payne-style emulator of the synthetic grid  ``emulator``
 style codes of the library's templates      ``styles`` (the chi2-matched observed partner)
 the library's cells (reference catalogue)   ``cells``
-the template library (build, FITS)          ``library``
+the template library (build, FITS)          ``library``; its ``translated_emulator``
 chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``devices``)
-resumable output catalogues                 ``catalogue`` (``sost-jax infer``)
+continuous fit after the grid match         ``spectral_model`` (emulator, RV, continuum),
+                                            ``fitting`` (bounded LM), ``calibration``
+                                            (errors), ``fitstage`` (inside a catalogue run)
+resumable output catalogues                 ``catalogue`` (``sost-jax infer``); users'
+                                            spectra in Python: ``api``
 comparison with reference labels            ``evaluate``, ``report``; figures in ``plots``
                                             and ``figures``
-the whole method on the mock survey         ``demo``; the ``sost-jax`` command: ``cli``
+the whole method on the mock survey         ``demo`` (``demo_fit``); the command: ``cli``
 ==========================================  ==================================================
 
 Settings are data: each stage owns its settings, ``config`` assembles a whole run's

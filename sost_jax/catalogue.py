@@ -147,6 +147,14 @@ class InferSettings:
     def fit_settings(self) -> FitSettings:
         return FitSettings.from_dict(dict(self.fit))
 
+    def record(self) -> dict[str, Any]:
+        """The settings a run record keeps: without ``method`` and ``fit`` for the grid
+        method, so that its runs resume across versions and fit settings."""
+        d = self.to_dict()
+        if self.method == "grid":
+            del d["method"], d["fit"]
+        return d
+
 
 def _sha256(*parts: bytes) -> str:
     h = hashlib.sha256()
@@ -437,7 +445,7 @@ def infer_files(
         "inputs": {"kind": "files", "n": len(paths), "sha256": inputs_hash(paths)},
         "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
         "preprocess": prepare.to_dict(),
-        "infer": settings.to_dict(),
+        "infer": settings.record(),
         "reader": reader,
         "labels": None if labels is None else _sha256(json.dumps(sorted(labels)).encode())[:16],
     }
@@ -511,7 +519,7 @@ def infer_store(
             "sha256": store.fingerprint,
         },
         "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
-        "infer": settings.to_dict(),
+        "infer": settings.record(),
     }
     fit = _make_fit(library, settings, mesh)
     if fit is not None:
