@@ -36,12 +36,11 @@ from sost_jax.catalogue import (
     read_catalogue,
 )
 from sost_jax.constants import LABEL_NAMES
-from sost_jax.devices import data_mesh
 from sost_jax.emulator import Emulator
 from sost_jax.errors import InputError
 from sost_jax.figures import plot_fit_examples, plot_pulls
 from sost_jax.fitstage import CALIBRATION, calibrate_catalogue, fit_emulator_path
-from sost_jax.fitting import Fitter
+from sost_jax.fitting import model_flux
 from sost_jax.library import read_library
 from sost_jax.prepare import PrepareSettings
 from sost_jax.spectral_model import make_spectral_model
@@ -147,8 +146,9 @@ def fit_figures(
     fig_dir: Path,
     n_examples: int = 3,
 ) -> dict[str, Path]:
-    """The fit figures of the SOST library: examples (from the test store, refitted to get
-    the models) and the pull distributions of the test catalogue."""
+    """The fit figures of the SOST library: examples (spectra from the test store, models
+    from their catalogue rows, `sost_jax.fitting.model_flux`) and the pull distributions of
+    the test catalogue."""
     library = read_library(sost_library)
     fit = settings.fit_settings
     emulator = Emulator.load(fit_emulator_path(library.meta))
@@ -159,17 +159,14 @@ def fit_figures(
     ids = {str(i): k for k, i in enumerate(test.meta["id"])}
     take = np.array([ids[str(cat["id"][r])] for r in rows])
     data = test.read(take)
-    start = np.stack([cat[n][rows] for n in LABEL_NAMES], axis=1)
+    labels = np.stack([cat[n][rows] for n in LABEL_NAMES], axis=1)
     weight = data["weight"] * fit.pixel_weights(library.wave)[None, :]
-    found = Fitter(model, fit, data_mesh(local=True))(data["flux"], weight, start)
-    import jax
-
-    models = np.asarray(jax.vmap(model.model)(found["theta"]))
+    models = model_flux(model, labels, cat["rv"][rows], data["flux"], weight)
     titles = [
-        f"S/N {snr[r]:.0f}: fit {found['teff'][k]:.0f} K, {found['logg'][k]:.2f}, "
-        f"{found['feh'][k]:+.2f}; truth {cat['ref_teff'][r]:.0f} K, {cat['ref_logg'][r]:.2f}, "
-        f"{cat['ref_feh'][r]:+.2f}"
-        for k, r in enumerate(rows)
+        f"S/N {snr[r]:.0f}: fit {cat['teff'][r]:.0f} K, {cat['logg'][r]:.2f}, "
+        f"{cat['feh'][r]:+.2f}, RV {cat['rv'][r]:+.1f} km/s; truth {cat['ref_teff'][r]:.0f} K, "
+        f"{cat['ref_logg'][r]:.2f}, {cat['ref_feh'][r]:+.2f}"
+        for r in rows
     ]
     figures = {
         "Continuous fits of test spectra (SOST)": plot_fit_examples(

@@ -389,6 +389,39 @@ def fit_spectra(
     return finish_fit(model, state, settings)
 
 
+def model_flux(
+    model: SpectralModel,
+    labels: np.ndarray,
+    rv: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+) -> np.ndarray:
+    """The model spectra [N, P] of fitted labels [N, 3] and RVs [N] (km/s; ignored when the
+    model fits none), the continuum solved by weighted linear least squares against
+    ``flux`` and ``ivar`` [N, P]: at a fit's optimum this is the fitted model (the continuum
+    is linear given the rest), so a catalogue row gives its model without the fit's state.
+    """
+    from sost_jax.spectral_model import doppler_shift
+
+    labels = jnp.asarray(labels, jnp.float32)
+    emulated = model.generate(model.params, labels)
+    rv = jnp.zeros(labels.shape[0], jnp.float32) if not model.fit_rv else jnp.asarray(rv)
+    shifted = np.asarray(
+        jax.vmap(lambda f, v: doppler_shift(f, v, model.grid))(emulated, rv.astype(jnp.float32)),
+        np.float64,
+    )
+    if not model.n_continuum:
+        return shifted
+    w = np.where(np.isfinite(flux) & (ivar > 0), ivar, 0.0)
+    design = np.asarray(model.basis, np.float64)[None, :, :] * shifted[:, None, :]  # [N, K, P]
+    normal = np.einsum("nkp,np,njp->nkj", design, w, design)
+    rhs = np.einsum("nkp,np,np->nk", design, w, np.nan_to_num(flux))
+    coeffs = np.linalg.solve(normal + 1e-12 * np.eye(model.n_continuum)[None], rhs[..., None])[
+        ..., 0
+    ]
+    return np.einsum("nk,nkp->np", coeffs, design)
+
+
 @functools.lru_cache(maxsize=16)
 def _sharded(mesh: Mesh, settings: FitSettings, n_steps: int):
     """`start_fit`, `iterate_fit` (``n_steps``) and `finish_fit`, jitted, each device on its

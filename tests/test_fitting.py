@@ -10,7 +10,7 @@ from sost_jax.constants import C_KMS
 from sost_jax.devices import data_mesh
 from sost_jax.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
 from sost_jax.errors import InputError
-from sost_jax.fitting import FitSettings, Fitter, fit_spectra
+from sost_jax.fitting import FitSettings, Fitter, fit_spectra, model_flux
 from sost_jax.matching import MatchFlag
 from sost_jax.spectral_model import (
     doppler_shift,
@@ -240,3 +240,16 @@ def test_masked_windows_are_given_no_weight() -> None:
         FitSettings(mask_windows=((5200.0, 5100.0),))
     with pytest.raises(InputError, match="pairs"):
         FitSettings(mask_windows=(5100.0,))
+
+
+def test_model_flux_of_a_fitted_row_is_the_fitted_model(emulator) -> None:
+    model = make_spectral_model(emulator, continuum_degree=2)
+    settings = FitSettings(continuum_degree=2, max_iter=40, tol=1e-4)
+    theta = truths(model, 6, seed=11)
+    clean = simulate(model, theta)
+    flux = clean + np.random.default_rng(12).normal(0, 0.01, clean.shape).astype(np.float32)
+    ivar = np.full(flux.shape, 1e4, np.float32)
+    out = Fitter(model, settings, data_mesh(local=True))(flux, ivar, theta[:, :3])
+    fitted = simulate(model, out["theta"])
+    labels = np.stack([out[n] for n in ("teff", "logg", "feh")], axis=1)
+    np.testing.assert_allclose(model_flux(model, labels, out["rv"], flux, ivar), fitted, atol=2e-4)
