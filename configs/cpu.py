@@ -37,6 +37,8 @@ def get_config():
     config.train.checkpoint_every = 100
     config.train.log_every = 20
     config.emulator.max_minutes = 2.0
+    # the translated emulator (infer.method=fit) from 2 draws per library cell
+    config.library.translated_points_per_cell = 2
     # the demo pairs each observed star at its true labels plus survey-like errors
     config.demo.label_noise = [100.0, 0.15, 0.10]
     return config

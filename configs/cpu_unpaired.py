@@ -39,6 +39,8 @@ def get_config():
     config.train.checkpoint_every = 100
     config.train.log_every = 20
     config.emulator.max_minutes = 2.0
+    # the translated emulator (infer.method=fit) from 2 draws per library cell
+    config.library.translated_points_per_cell = 2
     # no labels: reconstruction and the mean-gap term
     config.loss.paired = 0.0
     config.loss.mean_gap = 10.0

@@ -188,6 +188,8 @@ def cpu_config() -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 100
     config.train.log_every = 20
     config.emulator.max_minutes = 2.0
+    # the translated emulator (infer.method=fit) from 2 draws per library cell
+    config.library.translated_points_per_cell = 2
     # Reference labels of survey stars are not exact: the demo pairs each observed star
     # at its true labels plus errors like LAMOST's pipeline's (K, dex, dex).
     config.demo.label_noise = [100.0, 0.15, 0.10]
