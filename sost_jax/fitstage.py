@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from jax.sharding import Mesh
 
-from sost_jax.calibration import ErrorCalibration
+from sost_jax.calibration import ErrorCalibration, fit_error_calibration
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.emulator import Emulator
 from sost_jax.errors import InputError
 from sost_jax.fitting import CORRELATIONS, FitSettings, Fitter
+from sost_jax.matching import MatchFlag
 from sost_jax.spectral_model import make_spectral_model
 
 CALIBRATION = "calibration.json"
@@ -136,9 +137,6 @@ def calibrate_catalogue(
     -------
     (ErrorCalibration, path of calibration.json)
     """
-    from sost_jax.calibration import fit_error_calibration
-    from sost_jax.matching import MatchFlag
-
     needed = [f"{n}_err_formal" for n in LABEL_NAMES] + [f"ref_{n}" for n in LABEL_NAMES]
     missing = [n for n in needed if n not in catalogue]
     if missing:

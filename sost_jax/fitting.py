@@ -50,7 +50,7 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
 from sost_jax.matching import MatchFlag
 from sost_jax.settings import from_mapping
-from sost_jax.spectral_model import SpectralModel
+from sost_jax.spectral_model import SpectralModel, doppler_shift
 
 Array = jax.Array
 
@@ -401,8 +401,6 @@ def model_flux(
     ``flux`` and ``ivar`` [N, P]: at a fit's optimum this is the fitted model (the continuum
     is linear given the rest), so a catalogue row gives its model without the fit's state.
     """
-    from sost_jax.spectral_model import doppler_shift
-
     labels = jnp.asarray(labels, jnp.float32)
     emulated = model.generate(model.params, labels)
     rv = jnp.zeros(labels.shape[0], jnp.float32) if not model.fit_rv else jnp.asarray(rv)
