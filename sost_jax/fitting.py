@@ -401,9 +401,10 @@ def model_flux(
     ``flux`` and ``ivar`` [N, P]: at a fit's optimum this is the fitted model (the continuum
     is linear given the rest), so a catalogue row gives its model without the fit's state.
     """
-    labels = jnp.asarray(labels, jnp.float32)
+    labels = jnp.asarray(np.asarray(labels, np.float32))  # FITS columns are big-endian
     emulated = model.generate(model.params, labels)
-    rv = jnp.zeros(labels.shape[0], jnp.float32) if not model.fit_rv else jnp.asarray(rv)
+    rv = np.asarray(rv, np.float32) if model.fit_rv else np.zeros(labels.shape[0], np.float32)
+    rv = jnp.asarray(rv)
     shifted = np.asarray(
         jax.vmap(lambda f, v: doppler_shift(f, v, model.grid))(emulated, rv.astype(jnp.float32)),
         np.float64,
