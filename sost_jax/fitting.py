@@ -182,17 +182,24 @@ def _bounds(model: SpectralModel, rv_limit: float) -> tuple[Array, Array]:
     return lo, hi
 
 
-def _scaled_solve(a: Array, b: Array, damping: Array) -> Array:
-    """Solve (A + damping diag(A)) x = b for a batch: A [N, n, n], b [N, n], damping [N],
-    through the unit-diagonal scaling of A (Cholesky); columns of A with a zero diagonal
-    (parameters the data do not constrain) get x = 0."""
+def _unit_diagonal(a: Array) -> tuple[Array, Array, Array]:
+    """The normal matrices A [N, n, n] scaled to a unit diagonal, the scales d [N, n] and
+    ``ok`` [N, n] (parameters the data constrain); unconstrained rows and columns are the
+    identity's."""
     diag = jnp.diagonal(a, axis1=1, axis2=2)
     ok = diag > 0
     d = jnp.where(ok, jnp.sqrt(jnp.where(ok, diag, 1.0)), 1.0)
     scaled = a / (d[:, :, None] * d[:, None, :])
     eye = jnp.eye(a.shape[-1], dtype=a.dtype)
-    scaled = jnp.where(ok[:, :, None] & ok[:, None, :], scaled, eye[None])
-    scaled = scaled + damping[:, None, None] * eye[None]
+    return jnp.where(ok[:, :, None] & ok[:, None, :], scaled, eye[None]), d, ok
+
+
+def _scaled_solve(a: Array, b: Array, damping: Array) -> Array:
+    """Solve (A + damping diag(A)) x = b for a batch: A [N, n, n], b [N, n], damping [N],
+    through the unit-diagonal scaling of A (Cholesky); columns of A with a zero diagonal
+    (parameters the data do not constrain) get x = 0."""
+    scaled, d, ok = _unit_diagonal(a)
+    scaled = scaled + damping[:, None, None] * jnp.eye(a.shape[-1], dtype=a.dtype)[None]
     rhs = jnp.where(ok, b / d, 0.0)
     chol = jnp.linalg.cholesky(scaled)
     y = jax.scipy.linalg.cho_solve((chol, True), rhs[..., None])[..., 0]
@@ -202,15 +209,9 @@ def _scaled_solve(a: Array, b: Array, damping: Array) -> Array:
 def _covariance(a: Array) -> Array:
     """Inverse of the normal matrices A [N, n, n] via the unit-diagonal scaling; NaN rows and
     columns for parameters the data do not constrain."""
-    diag = jnp.diagonal(a, axis1=1, axis2=2)
-    ok = diag > 0
-    d = jnp.where(ok, jnp.sqrt(jnp.where(ok, diag, 1.0)), 1.0)
-    scaled = a / (d[:, :, None] * d[:, None, :])
-    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
-    scaled = jnp.where(ok[:, :, None] & ok[:, None, :], scaled, eye[None])
+    scaled, d, ok = _unit_diagonal(a)
     inv = jnp.linalg.inv(scaled) / (d[:, :, None] * d[:, None, :])
-    both = ok[:, :, None] & ok[:, None, :]
-    return jnp.where(both, inv, jnp.nan)
+    return jnp.where(ok[:, :, None] & ok[:, None, :], inv, jnp.nan)
 
 
 def _evaluate(
