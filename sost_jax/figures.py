@@ -91,6 +91,17 @@ def _point_density(x: np.ndarray, y: np.ndarray, bins: int = 40) -> np.ndarray:
 # --------------------------------------------------------------------------- Fig. 7
 
 
+def _window_mask(wave: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """Pixels of ``wave`` [P] (Å) inside ``window`` (lo, hi) [Å], or every finite one for
+    None; an error when there are none."""
+    if wave.ndim != 1:
+        raise InputError(f"wave must be [P], got shape {wave.shape}")
+    keep = np.isfinite(wave) if window is None else (wave >= window[0]) & (wave <= window[1])
+    if not keep.any():
+        raise InputError(f"no wavelength inside the window {window} Å")
+    return keep
+
+
 def plot_residuals(
     wave: np.ndarray,
     residuals: Mapping[str, np.ndarray],
@@ -124,14 +135,7 @@ def plot_residuals(
     per cent; the legend gives the mean |residual| over spectra and pixels of the window.
     """
     wave = np.asarray(wave, dtype=np.float64)
-    if wave.ndim != 1:
-        raise InputError(f"wave must be [P], got shape {wave.shape}")
-    if window is None:
-        keep = np.isfinite(wave)
-    else:
-        keep = (wave >= window[0]) & (wave <= window[1])
-    if not keep.any():
-        raise InputError(f"no wavelength inside the window {window} Å")
+    keep = _window_mask(wave, window)
     fig, ax = plt.subplots(figsize=(10, 4))
     for i, (name, res) in enumerate(residuals.items()):
         res = np.asarray(res, dtype=np.float64)
@@ -488,14 +492,12 @@ def plot_fit_examples(
         Wavelength range drawn; None: all.
     """
     wave = np.asarray(wave, np.float64)
+    keep = _window_mask(wave, window)
     flux, ivar, model = (np.atleast_2d(np.asarray(a, np.float64)) for a in (flux, ivar, model))
     if not flux.shape == ivar.shape == model.shape or flux.shape[1] != wave.size:
         raise InputError(f"flux, ivar and model must all be [N, {wave.size}]")
     if len(titles) != len(flux):
         raise InputError(f"give one title per spectrum ({len(flux)}), got {len(titles)}")
-    keep = np.ones(wave.size, bool) if window is None else (wave >= window[0]) & (wave <= window[1])
-    if not keep.any():
-        raise InputError(f"no wavelength inside the window {window} Å")
     n = len(flux)
     fig, axes = plt.subplots(
         2 * n, 1, figsize=(10, 2.6 * n), sharex=True, gridspec_kw={"height_ratios": [3, 1] * n}
