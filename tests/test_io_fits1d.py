@@ -45,6 +45,23 @@ def test_linear_wcs_with_crpix(tmp_path: Path) -> None:
     assert spec.meta["id"] == "lin" and "miles_id" not in spec.meta
 
 
+def test_iraf_card_astropy_refuses_is_kept_as_text(tmp_path: Path) -> None:
+    """IRAF multispec writes cards like ``APNUM1  =                  1 0`` (numbers, unquoted)
+    that astropy refuses to parse; the file's data and WCS must still be read."""
+    flux = 1.0 + 0.1 * np.sin(np.arange(200) / 7.0)
+    cards = {"CRVAL1": 5000.0, "CDELT1": 2.0, "CRPIX1": 1.0, "APNUM1": "placeholder"}
+    path = write_image(tmp_path / "iraf.fits", flux, cards)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"APNUM1  =")
+    raw[at : at + 80] = b"APNUM1  =                  1 0".ljust(80)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(fits.VerifyError), fits.open(path) as hdul:
+        hdul[0].header["APNUM1"]  # what skipped such files before
+    spec = read_fits1d(path)
+    assert np.allclose(spec.wave, 5000.0 + 2.0 * np.arange(200))
+    assert np.allclose(spec.flux, flux)
+
+
 def test_cd1_1_replaces_cdelt1(tmp_path: Path) -> None:
     cards = {"CRVAL1": 4000.0, "CD1_1": 0.5}
     spec = read_fits1d(write_image(tmp_path / "cd.fits", np.ones(10), cards))

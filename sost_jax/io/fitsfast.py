@@ -397,14 +397,21 @@ def _read_hdus_fast(raw: bytes, max_hdus: int | None) -> list[Hdu]:
 
 
 def _astropy_header(header: Any) -> dict[str, Any]:
+    """Keyword -> value of an astropy header. A card astropy refuses as unparsable (IRAF's
+    multispec ``APNUM1  =                  1 0``: several numbers unquoted) keeps its value
+    field as text, so that such a file's data and WCS are still read."""
     from astropy.io.fits.card import Undefined
+    from astropy.io.fits.verify import VerifyError
 
     out: dict[str, Any] = {}
     for card in header.cards:
         key = card.keyword
         if key in _SKIP_KEYS or key in out:
             continue
-        value = card.value
+        try:
+            value = card.value
+        except VerifyError:
+            value = card.image[10:].partition("/")[0].strip()
         out[key] = None if isinstance(value, Undefined) else value
     return out
 
