@@ -50,7 +50,7 @@ from sost_jax.fitstage import FIT_COLUMNS, FitStage, empty_fit_columns, fit_emul
 from sost_jax.fitting import FitSettings
 from sost_jax.library import Library, read_library
 from sost_jax.matching import Matcher, MatchFlag, make_matcher
-from sost_jax.prepare import PrepareSettings, iter_prepared, meta_columns
+from sost_jax.prepare import UNPHYSICAL_KEY, PrepareSettings, iter_prepared, meta_columns
 from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
 
@@ -261,6 +261,10 @@ def _catalogue_rows(
     cols = _identity_columns(meta, n)
     for name in ESTIMATE_COLUMNS + tuple(n for n in FIT_COLUMNS if n in found):
         cols[name] = np.asarray(found[name])
+    if UNPHYSICAL_KEY in meta and n:  # found by preparation (`sost_jax.prepare`)
+        bad = np.asarray(meta[UNPHYSICAL_KEY], np.float64) == 1
+        flag = np.where(bad, MatchFlag.UNPHYSICAL_FLUX.value, 0).astype(cols["flags"].dtype)
+        cols["flags"] = cols["flags"] | flag
     if with_ref:
         for i, name in enumerate(LABEL_NAMES):
             cols[f"ref_{name}"] = np.asarray(labels[:, i], np.float32)

@@ -68,6 +68,10 @@ class MatchFlag(enum.IntFlag):
     """A continuous fit (`sost_jax.fitting`) stopped at its iteration limit before chi2
     settled; its labels are the best point reached."""
 
+    UNPHYSICAL_FLUX = 32
+    """The input flux is zero or negative at every pixel with data (a failed extraction or
+    sky subtraction, not a star): the spectrum is kept as a row without data (NO_DATA)."""
+
 
 class TemplateBank(NamedTuple):
     """A template library ready for matching (a pytree: passes through `jax.jit`).

@@ -197,6 +197,22 @@ def _check_coverage(ivar: np.ndarray, settings: PrepareSettings) -> list[str | N
     ]
 
 
+UNPHYSICAL_KEY = "unphysical_flux"
+"""Meta key (1) of spectra `unphysical_flux` finds; the catalogue flags their rows."""
+
+
+def unphysical_flux(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    """[N] bool: spectra with data whose flux is zero or negative at every such pixel.
+
+    Parameters
+    ----------
+    flux, ivar : [N, P]
+        On the grid; ``ivar > 0`` marks the pixels with data.
+    """
+    good = ivar > 0
+    return good.any(axis=1) & ~((flux > 0) & good).any(axis=1)
+
+
 def read_to_grid(
     paths: Sequence[str], settings: PrepareSettings, reader: Callable | str = "auto"
 ) -> dict[str, Any]:
@@ -404,11 +420,15 @@ def _finish_chunk(
     """Normalise one chunk read by `read_to_grid` and attach labels."""
     from sost_jax.preprocess.continuum import normalise  # imports JAX on first use
 
-    metas = result["meta"]
+    metas = [dict(m) for m in result["meta"]]
+    ivar = result["ivar"]
+    bad = unphysical_flux(result["flux"], ivar)
+    if bad.any():  # rows flagged UNPHYSICAL_FLUX by the catalogue, without data to match
+        ivar = np.where(bad[:, None], 0.0, ivar).astype(ivar.dtype)
+        for i in np.flatnonzero(bad):
+            metas[i][UNPHYSICAL_KEY] = 1
     if metas:
-        flux, weight, _ = normalise(
-            settings.wave, result["flux"], result["ivar"], settings.normalise
-        )
+        flux, weight, _ = normalise(settings.wave, result["flux"], ivar, settings.normalise)
     else:
         flux = weight = result["flux"]
     lab = np.full((len(metas), 3), np.nan, np.float32)

@@ -195,7 +195,10 @@ def test_infer_store_flags_empty_spectra_and_carries_labels(survey, tmp_path):
     spec = observed_spectra(params, settings.wave, config.mock, rng=rng, snr=50.0, rv=0.0)
     ivar = spec["ivar"].copy()
     ivar[3] = 0.0  # no data at all: fails the coverage check and is listed
-    store = prepare_arrays(tmp_path / "store", settings.wave, spec["flux"], ivar, settings, params)
+    flux = spec["flux"].copy()
+    flux[6] = -np.abs(flux[6])  # data, but negative everywhere: a flagged row
+    flux[7, ::2] = -0.5  # negative in places only: an ordinary row
+    store = prepare_arrays(tmp_path / "store", settings.wave, flux, ivar, settings, params)
     assert len(store) == 9
     summary = infer_store(
         store, survey["library"], tmp_path / "inf", InferSettings(k=4), progress=False
@@ -203,8 +206,13 @@ def test_infer_store_flags_empty_spectra_and_carries_labels(survey, tmp_path):
     cat = read_catalogue(summary["catalogue"])
     assert summary["n_rows"] == 9 and summary["n_failures"] == 1
     np.testing.assert_allclose(cat["ref_logg"], store.labels[:, 1], rtol=1e-6)
-    assert np.isfinite(cat["teff"]).all()
-    assert set(np.unique(cat["flags"] & MatchFlag.NO_DATA)) == {0}
+    unphysical = (cat["flags"] & MatchFlag.UNPHYSICAL_FLUX) > 0
+    assert list(np.flatnonzero(unphysical)) == [5]  # input 6, after the failed input 3
+    assert cat["flags"][5] & MatchFlag.NO_DATA and np.isnan(cat["teff"][5])
+    others = np.arange(9) != 5
+    assert np.isfinite(cat["teff"][others]).all()
+    assert set(np.unique(cat["flags"][others] & MatchFlag.NO_DATA)) == {0}
+    assert summary["flag_counts"]["UNPHYSICAL_FLUX"] == 1
 
 
 @needs(LAMOST_DIR)
