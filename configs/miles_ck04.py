@@ -80,6 +80,13 @@ def get_config():
     config.library.style = "matched"
 
     config.infer.k = 10
+    # The benchmark also fits the test stars continuously (infer.method=fit, rows "raw
+    # Kurucz fit" and "SOST fit") through the library's emulator: MILES spectra are at rest
+    # and telluric-free, so no RV and no masked windows; the translated emulator learns
+    # from 16 draws per cell, as MILES's ~100-200 cells are few.
+    config.infer.fit.fit_rv = False
+    config.infer.fit.mask_windows = []
+    config.library.translated_points_per_cell = 16
 
     # The benchmark's own settings.
     config.miles = ml_collections.ConfigDict(
