@@ -203,6 +203,10 @@ def _forget_stale_catalogue(folder: Path, library: Any, paths: list[str]) -> Non
         shutil.rmtree(folder)
 
 
+_RECON_BATCH = 32
+"""Spectra per generator call of the residual figure."""
+
+
 def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) -> list[Path]:
     """Fig. 7: relative residuals of in-domain and cycle reconstructions of held-out spectra
     (the synthetic grid and the observed test set: neither was used to train SOST)."""
@@ -212,7 +216,15 @@ def _residual_figure(translator: Any, grid: Any, test: Any, path: Path, n: int) 
     b = test.read(np.arange(min(n, len(test))))
     m = min(len(a["flux"]), len(b["flux"]))
     fn = jax.jit(partial(reconstructions, model=translator.config.model))
-    rec = fn(translator.gen_params, a["flux"][:m], b["flux"][:m], jax.random.PRNGKey(0))
+    # in batches: the generators' activations for all n spectra at once took 4 GB (the
+    # demo's peak memory)
+    parts = [
+        jax.device_get(
+            fn(translator.gen_params, a["flux"][lo:hi], b["flux"][lo:hi], jax.random.PRNGKey(lo))
+        )
+        for lo, hi in ((lo, min(lo + _RECON_BATCH, m)) for lo in range(0, m, _RECON_BATCH))
+    ]
+    rec = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     data = {"a": a, "b": b}
     names = {"recon_a": "reconstruction, synthetic", "recon_b": "reconstruction, observed"}
     names.update({"cycle_a": "cycle, synthetic", "cycle_b": "cycle, observed"})
