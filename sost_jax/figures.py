@@ -194,8 +194,10 @@ def plot_estimates_vs_reference(
     if not rows:
         raise InputError("no libraries to draw")
     nrow, ncol = len(rows), len(LABEL_NAMES)
-    fig = plt.figure(figsize=(3.8 * ncol + 0.8, (4.4 if residual_axes else 3.6) * nrow))
-    outer = fig.add_gridspec(nrow, ncol, hspace=0.38, wspace=0.32)
+    height = (4.4 if residual_axes else 3.6) * nrow
+    fig = plt.figure(figsize=(3.8 * ncol + 0.8, height))
+    # a top margin of 0.7 inch for the title, whatever the number of rows
+    outer = fig.add_gridspec(nrow, ncol, hspace=0.38, wspace=0.32, top=1.0 - 0.7 / height)
     scatter = None
     for r, (library, matched) in enumerate(rows.items()):
         for c, name in enumerate(LABEL_NAMES):
