@@ -426,9 +426,8 @@ def model_flux(
     labels = jnp.asarray(np.asarray(labels, np.float32))  # FITS columns are big-endian
     emulated = model.generate(model.params, labels)
     rv = np.asarray(rv, np.float32) if model.fit_rv else np.zeros(labels.shape[0], np.float32)
-    rv = jnp.asarray(rv)
     shifted = np.asarray(
-        jax.vmap(lambda f, v: doppler_shift(f, v, model.grid))(emulated, rv.astype(jnp.float32)),
+        jax.vmap(lambda f, v: doppler_shift(f, v, model.grid))(emulated, jnp.asarray(rv)),
         np.float64,
     )
     if not model.n_continuum:

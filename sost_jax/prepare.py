@@ -420,13 +420,11 @@ def _finish_chunk(
     """Normalise one chunk read by `read_to_grid` and attach labels."""
     from sost_jax.preprocess.continuum import normalise  # imports JAX on first use
 
-    metas = [dict(m) for m in result["meta"]]
-    ivar = result["ivar"]
+    metas, ivar = result["meta"], result["ivar"]
     bad = unphysical_flux(result["flux"], ivar)
     if bad.any():  # rows flagged UNPHYSICAL_FLUX by the catalogue, without data to match
         ivar = np.where(bad[:, None], 0.0, ivar).astype(ivar.dtype)
-        for i in np.flatnonzero(bad):
-            metas[i][UNPHYSICAL_KEY] = 1
+        metas = [{**m, UNPHYSICAL_KEY: 1} if b else m for m, b in zip(metas, bad, strict=True)]
     if metas:
         flux, weight, _ = normalise(settings.wave, result["flux"], ivar, settings.normalise)
     else:
