@@ -53,6 +53,14 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_distributed_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one of several processes running this command (jax.distributed; see README)",
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sost_jax.config import cpu_config
     from sost_jax.demo import run_demo
@@ -133,6 +141,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.observed_store={args.observed!r}")
     if args.paired:
         overrides.append(f"train.paired_store={args.paired!r}")
+    if args.distributed:
+        overrides.append("train.distributed=True")
     config = load_config(args.config, overrides)
     try:
         result = train_and_evaluate(config, args.workdir, progress=not args.quiet)
@@ -179,6 +189,10 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from sost_jax.io import labels_by_id, read_reference_catalog
     from sost_jax.store import PreparedStore
 
+    if args.distributed:
+        from sost_jax.distributed import start_processes
+
+        start_processes()
     config = load_config(args.config, args.overrides)
     settings = infer_settings(config)
     progress = not args.quiet
@@ -306,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic", help="prepared store of the synthetic domain")
     p.add_argument("--observed", help="prepared store of the observed domain")
     p.add_argument("--paired", help="synthetic partners of the observed store (sost-jax pair)")
+    _add_distributed_arg(p)
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
 
@@ -328,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--library", required=True, help="template library FITS file")
     p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
     p.add_argument("--labels", help="reference catalogue (id, teff, logg, feh) to carry along")
+    _add_distributed_arg(p)
     _add_config_args(p)
     p.set_defaults(func=_cmd_infer)
     p = sub.add_parser(

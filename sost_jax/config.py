@@ -124,7 +124,7 @@ def default_config() -> ml_collections.ConfigDict:
             # what the discriminators see as fakes: "fresh" translations by the updated
             # generators, or the "same" ones as the generator step (the reference's order)
             "dis_fakes": "fresh",
-            "distributed": False,  # call jax.distributed.initialize() (multi-host)
+            "distributed": False,  # one of several processes (sost_jax.distributed)
         }
     )
     # The Payne-style emulator of the synthetic grid (see sost_jax.emulator.EmulatorSettings).

@@ -18,6 +18,7 @@ from pathlib import Path
 import ml_collections
 
 from sost_jax.errors import InputError
+from sost_jax.files import write_text
 
 
 def read_config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
@@ -71,5 +72,6 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
 
 
 def save_config(config: ml_collections.ConfigDict, path: str | os.PathLike) -> None:
-    """Write the resolved config as JSON (readable back with `load_config`)."""
-    Path(path).write_text(config.to_json(indent=1, sort_keys=True))
+    """Write the resolved config as JSON (readable back with `load_config`), atomically:
+    every process of a multi-process run writes the same file."""
+    write_text(path, config.to_json(indent=1, sort_keys=True))

@@ -11,9 +11,10 @@ from pathlib import Path
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix) to write; on success it replaces
-    ``path`` in one rename, on an error it is removed and ``path`` is left as it was."""
+    ``path`` in one rename, on an error it is removed and ``path`` is left as it was. The
+    temporary name holds the process id, so processes writing the same file never clash."""
     path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -33,6 +33,7 @@ from sost_jax import checkpoints, losses, translation
 from sost_jax.batches import BatchStream, Position, split_validation
 from sost_jax.configfile import save_config
 from sost_jax.devices import data_mesh
+from sost_jax.distributed import start_processes
 from sost_jax.errors import InputError, SostError
 from sost_jax.models import AutoEncoder, MultiScaleDiscriminator
 from sost_jax.optim import standard_promotion
@@ -500,7 +501,7 @@ def train_and_evaluate(
     t_start = time.perf_counter()
     tc = config.train
     if tc.distributed:
-        jax.distributed.initialize()
+        start_processes()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     save_config(config, work / "config.json")
