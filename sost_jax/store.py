@@ -162,6 +162,29 @@ class StoreWriter:
         write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
 
 
+def _is_run(a: np.ndarray) -> bool:
+    """Whether ``a`` is ``k, k + 1, ..., k + n - 1``."""
+    return a.size > 0 and int(a[-1]) - int(a[0]) == a.size - 1 and bool(np.all(np.diff(a) == 1))
+
+
+def _readable(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether every array is a C-ordered memory map of a file (`_read_block` can read it)."""
+    return all(isinstance(a, np.memmap) and a.flags.c_contiguous for a in arrays.values())
+
+
+def _read_block(array: np.memmap, first: int, out: np.ndarray) -> None:
+    """Rows ``first .. first + len(out) - 1`` of a memory-mapped ``.npy`` array into ``out``,
+    with one read from its file. A read leaves no pages mapped in this process, so a pass
+    over a store of any size keeps its resident memory flat (pages touched through a memory
+    map count as resident until the map is dropped)."""
+    row_bytes = out[0].nbytes if len(out) else 0
+    with open(array.filename, "rb") as fh:
+        fh.seek(array.offset + first * row_bytes)
+        got = fh.readinto(memoryview(out).cast("B"))
+    if got != out.nbytes:
+        raise OSError(f"{array.filename}: short read ({got} of {out.nbytes} bytes)")
+
+
 class PreparedStore:
     """Read access to a prepared store; arrays are memory-mapped.
 
@@ -261,9 +284,14 @@ class PreparedStore:
         for s in np.unique(shard):
             sel = np.nonzero(shard == s)[0]
             local = idx[sel] - self._starts[s]
+            arrays = self._arrays[s]
+            if _is_run(local) and _is_run(sel) and _readable(arrays):  # a block of rows
+                for name in _ARRAYS:
+                    _read_block(arrays[name], int(local[0]), out[name][sel[0] : sel[-1] + 1])
+                continue
             order = np.argsort(local)  # sorted reads from the memory map
             for name in _ARRAYS:
-                out[name][sel[order]] = self._arrays[s][name][local[order]]
+                out[name][sel[order]] = arrays[name][local[order]]
         return out
 
     def iter_chunks(self, size: int, start: int = 0) -> Iterator[tuple[int, dict[str, np.ndarray]]]:

@@ -42,6 +42,21 @@ def test_round_trip_and_gather_in_any_order(tmp_path):
         store.read([8])
 
 
+def test_blocks_of_rows_read_the_same_as_gathers(tmp_path):
+    """Runs of rows take the one-read path; any other order the memory map: same arrays."""
+    rng = np.random.default_rng(1)
+    writer = StoreWriter(tmp_path, WAVE, {})
+    shards = [_shard(rng, 6, 0), _shard(rng, 4, 6)]
+    for i, shard in enumerate(shards):
+        writer.write_shard(i, **shard)
+    store = PreparedStore(tmp_path)
+    every = {k: np.concatenate([s[k] for s in shards]) for k in ("flux", "weight", "labels")}
+    for idx in (np.arange(10), np.arange(2, 5), np.arange(4, 9), [9], [3, 2, 1], [8, 9, 0, 1]):
+        got = store.read(idx)
+        for key, want in every.items():
+            np.testing.assert_array_equal(got[key], want[np.asarray(idx)], err_msg=f"{key} {idx}")
+
+
 def test_partial_shard_is_invisible_and_settings_mismatch_refused(tmp_path):
     rng = np.random.default_rng(1)
     writer = StoreWriter(tmp_path, WAVE, {"source": "test"})
