@@ -422,9 +422,9 @@ def infer_files(
     reader : str
         "auto", "lamost" or "fits1d".
     workers : int, optional
-        Reader threads (default one per core, at most 8).
+        Reader processes (default one per core, at most 8).
     read_chunk : int
-        Files per task handed to a reader thread.
+        Files per task handed to a reader process.
     mesh : Mesh, optional
         Devices to match on; default all local devices.
     progress : bool

@@ -32,8 +32,8 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     # Wavelength grid, resolution and normalisation: see PrepareSettings for each field.
     c.preprocess = PrepareSettings().to_dict()
-    # Reading files: reader "auto" | "lamost" | "fits1d"; reader threads (-1: one per
-    # core, at most 8); spectra per shard on disk and per chunk handed to a reader thread.
+    # Reading files: reader "auto" | "lamost" | "fits1d"; reader processes (-1: one per
+    # core, at most 8); spectra per shard on disk and per chunk handed to a reader process.
     c.data = ml_collections.ConfigDict(
         {"reader": "auto", "workers": -1, "shard_size": 4096, "chunk_size": 256}
     )
@@ -217,7 +217,7 @@ def prepare_settings(config: ml_collections.ConfigDict) -> PrepareSettings:
 
 
 def reader_workers(config: ml_collections.ConfigDict) -> int | None:
-    """Reader threads: ``data.workers``, or None (the library's default) when negative."""
+    """Reader processes: ``data.workers``, or None (the library's default) when negative."""
     return config.data.workers if config.data.workers >= 0 else None
 
 

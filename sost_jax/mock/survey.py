@@ -79,7 +79,7 @@ def make_mock_survey(
     seed : int
         Seed of all draws; the gap itself is fixed by ``mock.gap.seed``.
     workers : int, optional
-        Reader threads for the FITS test set.
+        Reader processes for the FITS test set.
     progress : bool
         Show progress bars.
 

@@ -8,21 +8,28 @@ from sost_jax.errors import InputError
 
 
 def _fractional_positions(wave: np.ndarray, new_wave: np.ndarray) -> np.ndarray:
-    """Position of each new pixel in input-pixel units, NaN outside the coverage.
+    """Position of each new pixel in input-pixel units, -1 outside the coverage.
 
     Parameters
     ----------
-    wave : [N, P_in] or [1, P_in]
-        Increasing input wavelengths of each row [Å].
-    new_wave : [P_out]
-        Output wavelengths [Å].
+    wave : [P_in] or [N, P_in]
+        Increasing input wavelengths, shared or of each row [Å].
+    new_wave : [P_out] or [N, P_out]
+        Output wavelengths, shared or of each row [Å].
 
     Returns
     -------
-    float64 [N, P_out]: i + t for a new pixel between input pixels i and i + 1.
+    float64 [N, P_out] (or [1, P_out] when both are shared): i + t for a new pixel between
+    input pixels i and i + 1, -1 outside the coverage. A shared input grid takes one
+    interpolation for all rows.
     """
-    index = np.arange(wave.shape[1], dtype=np.float64)
-    return np.stack([np.interp(new_wave, w, index, left=np.nan, right=np.nan) for w in wave])
+    index = np.arange(wave.shape[-1], dtype=np.float64)
+    if wave.ndim == 1:
+        return np.atleast_2d(np.interp(new_wave, wave, index, left=-1.0, right=-1.0))
+    new_rows = np.broadcast_to(new_wave, (wave.shape[0], new_wave.shape[-1]))
+    return np.stack(
+        [np.interp(x, w, index, left=-1.0, right=-1.0) for x, w in zip(new_rows, wave, strict=True)]
+    )
 
 
 def resample(
@@ -46,8 +53,10 @@ def resample(
         per-spectrum rest-frame shift).
     flux, ivar : [N, P_in]
         Flux and inverse variance; ivar = 0 marks bad pixels.
-    new_wave : [P_out]
-        Output wavelengths [Å].
+    new_wave : [P_out] or [N, P_out]
+        Output wavelengths [Å], shared or one row per spectrum (a shared input grid and
+        per-spectrum output wavelengths, e.g. the rest-frame grid moved into each
+        spectrum's observed frame, cost one vectorised interpolation).
 
     Returns
     -------
@@ -61,22 +70,25 @@ def resample(
     wave = np.asarray(wave, dtype=np.float64)
     if wave.shape not in ((p_in,), (n, p_in)):
         raise InputError(f"wave has shape {wave.shape}; expected ({p_in},) or ({n}, {p_in})")
-    pos = _fractional_positions(np.atleast_2d(wave), np.asarray(new_wave, dtype=np.float64))
+    new_wave = np.asarray(new_wave, dtype=np.float64)
+    if new_wave.ndim == 2 and new_wave.shape[0] != n:
+        raise InputError(f"new_wave has shape {new_wave.shape}; expected ({n}, P_out)")
+    pos = _fractional_positions(wave, new_wave)
     if pos.shape[0] != n:
         pos = np.broadcast_to(pos, (n, pos.shape[1]))
-    inside = np.isfinite(pos)
-    pos = np.where(inside, pos, 0.0)
-    lo = np.minimum(pos.astype(np.int64), p_in - 2)
-    t = (pos - lo).astype(np.float32)
-    flat_lo = (lo + p_in * np.arange(n)[:, None]).ravel()
+    inside = pos >= 0.0  # -1 outside the coverage
+    lo = np.clip(pos.astype(np.int64), 0, p_in - 2)
+    t = (pos - lo).astype(np.float32)  # meaningless outside, where nothing is kept
+    lo += p_in * np.arange(n)[:, None]  # flat index of the left neighbour
 
     good = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar)
     var = np.zeros_like(ivar)
     np.divide(1.0, ivar, out=var, where=good)
-    f0 = np.where(good, flux, 0.0).ravel()
+    f0 = np.where(good, flux, np.float32(0.0)).ravel()
 
     def pair(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x[flat_lo].reshape(t.shape), x[flat_lo + 1].reshape(t.shape)
+        """Left and right neighbours: one index array, the right one through a shifted view."""
+        return np.take(x, lo), np.take(x[1:], lo)
 
     f_lo, f_hi = pair(f0)
     v_lo, v_hi = pair(var.ravel())
@@ -89,4 +101,5 @@ def resample(
     ok &= new_var > 0
     new_ivar = np.zeros_like(new_var)
     np.divide(1.0, new_var, out=new_ivar, where=ok)
-    return np.where(ok, new_flux, 0.0).astype(np.float32), new_ivar
+    new_flux[~ok] = 0.0
+    return new_flux, new_ivar
