@@ -50,6 +50,7 @@ from sost_jax.fitstage import FIT_COLUMNS, FitStage, empty_fit_columns, fit_emul
 from sost_jax.fitting import FitSettings
 from sost_jax.library import Library, read_library
 from sost_jax.matching import Matcher, MatchFlag, make_matcher
+from sost_jax.memory import aligned_empty
 from sost_jax.prepare import UNPHYSICAL_KEY, PrepareSettings, iter_prepared, meta_columns
 from sost_jax.settings import from_mapping
 from sost_jax.store import PreparedStore
@@ -372,6 +373,12 @@ def _make_fit(library: Library, settings: InferSettings, mesh: Mesh | None) -> F
     return FitStage(path, library.wave, settings.fit_settings, mesh, settings.chunk_size)
 
 
+def _rows_aligned(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate [n_i, P] blocks into memory the matcher uses in place on CPUs."""
+    out = aligned_empty((sum(len(b) for b in blocks), blocks[0].shape[1]), np.float32)
+    return np.concatenate(blocks, out=out)
+
+
 def _my_parts(out: Path, n_parts: int) -> list[int]:
     n_proc, pid = jax.process_count(), jax.process_index()
     return [i for i in range(n_parts) if i % n_proc == pid and not part_path(out, i).exists()]
@@ -482,8 +489,8 @@ def infer_files(
             metas = [m for p in parts for m in p["meta"]]
             writer.submit(
                 i,
-                np.concatenate([p["flux"] for p in parts]),
-                np.concatenate([p["weight"] for p in parts]),
+                _rows_aligned([p["flux"] for p in parts]),
+                _rows_aligned([p["weight"] for p in parts]),
                 np.concatenate([p["labels"] for p in parts]),
                 meta_columns(metas) if metas else {},
                 [f for p in parts for f in p["failures"]],

@@ -37,6 +37,7 @@ from jax.sharding import PartitionSpec as PS
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.devices import data_mesh
 from sost_jax.errors import InputError
+from sost_jax.memory import aligned_empty, is_aligned
 
 Array = jax.Array
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -405,6 +406,17 @@ def estimate(
     return out
 
 
+def _padded(x: np.ndarray, rows: int) -> np.ndarray:
+    """``x`` [n, P] with zero rows up to ``rows``, in memory JAX uses in place on CPUs
+    (`sost_jax.memory.aligned_empty`); ``x`` itself when it already is."""
+    if x.shape[0] == rows and is_aligned(x):
+        return x
+    out = aligned_empty((rows, x.shape[1]), x.dtype)
+    out[: x.shape[0]] = x
+    out[x.shape[0] :] = 0
+    return out
+
+
 def _replicate(x: np.ndarray, sharding: NamedSharding) -> Array:
     """The same host array on every device of ``sharding`` (also across processes)."""
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
@@ -502,7 +514,9 @@ class Matcher:
         """Start matching this process's rows; returns (device results, number of rows).
 
         Rows are padded with empty spectra (weight 0) to ``pad_to`` (default: the next
-        multiple of this process's devices on the mesh), rounded up to that multiple. Use
+        multiple of this process's devices on the mesh), rounded up to that multiple. Arrays
+        of that size from `sost_jax.memory.aligned_empty` are used in place on CPUs, others
+        are copied once (and must not change until `fetch`). Use
         the same ``pad_to`` for every chunk to compile once; in multi-process runs every
         process must pass the same padded size.
         """
@@ -515,10 +529,10 @@ class Matcher:
             )
         size = max(n, pad_to or 0, 1)
         size = -(-size // self.local_devices) * self.local_devices
-        if size > n:
-            pad = ((0, size - n), (0, 0))
-            obs, weight = np.pad(obs, pad), np.pad(weight, pad)
-        arrays = [jax.make_array_from_process_local_data(self.data, x) for x in (obs, weight)]
+        arrays = [
+            jax.make_array_from_process_local_data(self.data, _padded(x, size))
+            for x in (obs, weight)
+        ]
         found = self._match(*arrays, self.bank)
         return {**found, **self._estimate(found, self.labels)}, n
 

@@ -32,6 +32,7 @@ import numpy as np
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
 from sost_jax.files import write_text
+from sost_jax.memory import aligned_empty
 
 STORE_VERSION = 1
 _ARRAYS = ("flux", "weight", "labels")
@@ -276,9 +277,9 @@ class PreparedStore:
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"index out of range for a store of {len(self)} spectra")
         shard = np.searchsorted(self._starts, idx, side="right") - 1
-        out = {
-            "flux": np.empty((idx.size, self.n_pixels), np.float32),
-            "weight": np.empty((idx.size, self.n_pixels), np.float32),
+        out = {  # aligned: the matcher uses them in place (sost_jax.memory)
+            "flux": aligned_empty((idx.size, self.n_pixels), np.float32),
+            "weight": aligned_empty((idx.size, self.n_pixels), np.float32),
             "labels": np.empty((idx.size, 3), np.float32),
         }
         for s in np.unique(shard):

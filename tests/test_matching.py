@@ -259,3 +259,31 @@ def test_inferring_a_store_equals_matching_its_arrays(tmp_path):
     for key, value in ref.items():
         np.testing.assert_allclose(got[key], value, rtol=2e-5, atol=2e-6, err_msg=key)
     assert got["flags"][3] & MatchFlag.NO_DATA
+
+
+def test_aligned_chunks_are_matched_in_place_and_others_alike():
+    """A full chunk in 64-byte-aligned memory is handed to JAX as it is, which on CPUs uses
+    its memory without a copy; an unaligned or short one is copied once; one answer."""
+    from sost_jax.matching import _padded
+    from sost_jax.memory import aligned_empty
+
+    rng = np.random.default_rng(3)
+    templates = rng.normal(1, 0.1, (20, 64)).astype(np.float32)
+    labels = np.stack([np.linspace(4000, 6000, 20), np.linspace(1, 5, 20), np.zeros(20)], 1)
+    matcher = make_matcher(templates, labels, k=3)
+    rows = [1, 3, 5, 7, 9, 11, 13, 15]
+    obs = aligned_empty((8, 64))
+    obs[:] = templates[rows] + rng.normal(0, 0.01, (8, 64))
+    weight = aligned_empty((8, 64))
+    weight[:] = 100.0
+    assert obs.ctypes.data % 64 == 0 and _padded(obs, 8) is obs
+    placed = jax.make_array_from_process_local_data(matcher.data, obs)
+    first = min(placed.addressable_shards, key=lambda s: s.index[0].start or 0)
+    assert first.data.unsafe_buffer_pointer() == obs.ctypes.data  # no copy on this backend
+    unaligned = np.empty(obs.size + 1, np.float32)[1:].reshape(obs.shape)
+    unaligned[:] = obs
+    copied = _padded(unaligned, 12)
+    assert copied.ctypes.data % 64 == 0 and not copied[8:].any()
+    got, again = matcher(obs, weight, pad_to=8), matcher(unaligned, np.array(weight), pad_to=12)
+    np.testing.assert_array_equal(got["top_index"], again["top_index"])
+    np.testing.assert_array_equal(got["top_index"][:, 0], rows)
