@@ -63,6 +63,9 @@ class ReferenceConfig:
     beta2: float = 0.999
     weight_decay: float = 1e-4
     pad_mode: str = "reflect"
+    #: the discriminators' fakes: "fresh" translations by the updated generators, or the
+    #: "same" ones as the generator step (`train.dis_fakes`)
+    dis_fakes: str = "fresh"
 
     @property
     def content_dim(self) -> int:
@@ -413,6 +416,7 @@ class ReferenceTrainer:
         self.gen_opt.zero_grad(set_to_none=True)
         total.backward()
         self.gen_opt.step()
+        self._fakes = (x_ba.detach(), x_ab.detach())
         for p in self.dis_params:
             p.requires_grad_(True)
         return {
@@ -425,11 +429,15 @@ class ReferenceTrainer:
         }
 
     def dis_update(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, float]:
-        """One Adam step of both discriminators on fresh translations. x_*: (N, 1, P)."""
-        s_a, s_b = self._random_styles(x_a.shape[0])
-        with torch.no_grad():
-            x_ba = self.gen_a.decode(self.gen_b.enc_content(x_b), s_a)
-            x_ab = self.gen_b.decode(self.gen_a.enc_content(x_a), s_b)
+        """One Adam step of both discriminators, on fresh translations or on the generator
+        step's (``cfg.dis_fakes``). x_*: (N, 1, P)."""
+        if self.cfg.dis_fakes == "same":
+            x_ba, x_ab = self._fakes
+        else:
+            s_a, s_b = self._random_styles(x_a.shape[0])
+            with torch.no_grad():
+                x_ba = self.gen_a.decode(self.gen_b.enc_content(x_b), s_a)
+                x_ab = self.gen_b.decode(self.gen_a.enc_content(x_a), s_b)
         loss = dis_loss(self.dis_a(x_ba), self.dis_a(x_a)) + dis_loss(
             self.dis_b(x_ab), self.dis_b(x_b)
         )

@@ -151,6 +151,7 @@ def reference_config(config: Any, batch_size: int, n_pixels: int) -> Any:
         beta2=t.beta2,
         weight_decay=t.weight_decay,
         pad_mode=m.pad_mode,
+        dis_fakes=t.dis_fakes,
     )
 
 

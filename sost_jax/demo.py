@@ -323,6 +323,9 @@ def run_demo(
     _stage("SOST training", t0)
     training = train_and_evaluate(config, work / "run", progress=progress)
 
+    # Each stage compiles its own programs; the next ones never reuse training's, so their
+    # executables and cached constants go (a few hundred MB of the demo's peak).
+    jax.clear_caches()
     _stage("libraries", t0)
     lib_dir = work / "libraries"
     paths = {name: lib_dir / f"library_{name}.fits" for name in LIBRARIES}
@@ -346,6 +349,7 @@ def run_demo(
     _oracle_library(paths["raw"], config, lib_dir)
     libraries = {name: read_library(p) for name, p in paths.items()}
 
+    jax.clear_caches()
     _stage("inference on the test set", t0)
     test_files = sorted(str(p) for p in (work / "mock" / "test_fits").glob("*.fits"))
     test_labels_csv = work / "mock" / "test_fits" / "labels.csv"

@@ -163,27 +163,28 @@ class StoreWriter:
         write_text(self.root / "manifest.json", json.dumps(manifest, indent=1))
 
 
-def _is_run(a: np.ndarray) -> bool:
-    """Whether ``a`` is ``k, k + 1, ..., k + n - 1``."""
-    return a.size > 0 and int(a[-1]) - int(a[0]) == a.size - 1 and bool(np.all(np.diff(a) == 1))
-
-
 def _readable(arrays: dict[str, np.ndarray]) -> bool:
-    """Whether every array is a C-ordered memory map of a file (`_read_block` can read it)."""
+    """Whether every array is a C-ordered memory map of a file (`_read_rows` can read it)."""
     return all(isinstance(a, np.memmap) and a.flags.c_contiguous for a in arrays.values())
 
 
-def _read_block(array: np.memmap, first: int, out: np.ndarray) -> None:
-    """Rows ``first .. first + len(out) - 1`` of a memory-mapped ``.npy`` array into ``out``,
-    with one read from its file. A read leaves no pages mapped in this process, so a pass
-    over a store of any size keeps its resident memory flat (pages touched through a memory
-    map count as resident until the map is dropped)."""
-    row_bytes = out[0].nbytes if len(out) else 0
+def _read_rows(array: np.memmap, rows: np.ndarray, out: np.ndarray) -> None:
+    """Rows ``rows`` (sorted, distinct) of a memory-mapped ``.npy`` array into ``out``, one
+    file read per run of consecutive rows. Reads leave no pages mapped in this process:
+    pages touched through a memory map count as resident until the map is dropped, so a
+    pass over a store (or a training run's random batches) grew the resident memory by the
+    store's size."""
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    flat = memoryview(out.reshape(len(rows), -1)).cast("B")
     with open(array.filename, "rb") as fh:
-        fh.seek(array.offset + first * row_bytes)
-        got = fh.readinto(memoryview(out).cast("B"))
-    if got != out.nbytes:
-        raise OSError(f"{array.filename}: short read ({got} of {out.nbytes} bytes)")
+        for lo, hi in zip(
+            np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]]), strict=True
+        ):
+            fh.seek(array.offset + int(rows[lo]) * row_bytes)
+            want = (hi - lo) * row_bytes
+            if fh.readinto(flat[lo * row_bytes : hi * row_bytes]) != want:
+                raise OSError(f"{array.filename}: short read at row {rows[lo]}")
 
 
 class PreparedStore:
@@ -286,13 +287,21 @@ class PreparedStore:
             sel = np.nonzero(shard == s)[0]
             local = idx[sel] - self._starts[s]
             arrays = self._arrays[s]
-            if _is_run(local) and _is_run(sel) and _readable(arrays):  # a block of rows
-                for name in _ARRAYS:
-                    _read_block(arrays[name], int(local[0]), out[name][sel[0] : sel[-1] + 1])
+            order = np.argsort(local, kind="stable")
+            rows = local[order]
+            if not _readable(arrays) or (np.diff(rows) == 0).any():
+                for name in _ARRAYS:  # repeated rows: gathered from the memory map
+                    out[name][sel[order]] = arrays[name][rows]
                 continue
-            order = np.argsort(local)  # sorted reads from the memory map
+            direct = bool(np.all(np.diff(sel[order]) == 1))  # in order, one output block
             for name in _ARRAYS:
-                out[name][sel[order]] = arrays[name][local[order]]
+                if direct:
+                    block = out[name][sel[order[0]] : sel[order[-1]] + 1]
+                    _read_rows(arrays[name], rows, block)
+                else:
+                    tmp = np.empty((len(rows), *out[name].shape[1:]), out[name].dtype)
+                    _read_rows(arrays[name], rows, tmp)
+                    out[name][sel[order]] = tmp
         return out
 
     def iter_chunks(self, size: int, start: int = 0) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
