@@ -72,6 +72,18 @@ def _launch(args: list[str], n_proc: int, code: str | None = None) -> list[subpr
     ]
 
 
+def _single(args: list[str], devices: int) -> None:
+    """``sost-jax ARGS`` in one process with ``devices`` CPU devices; it must succeed."""
+    run = subprocess.run(
+        [sys.executable, "-m", "sost_jax.cli", *args, "--quiet"],
+        env=_env(devices),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+
+
 def _wait(procs: list[subprocess.Popen]) -> None:
     """Wait for every process; one failing (or the time running out) stops the others,
     which would otherwise wait for it in a collective."""
@@ -99,14 +111,7 @@ def matching(tiny, tmp_path_factory):
     library = Library(grid.wave, data["flux"], data["labels"], {"kind": "test"})
     lib_path = write_library(root / "library.fits", library)
     out = {"library": str(lib_path), "store": tiny.train.observed_store}
-    one = subprocess.run(  # one process with one device: the same shapes as each of two
-        [sys.executable, "-m", "sost_jax.cli", *_infer_args(out, root / "one"), "--quiet"],
-        env=_env(1),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-3000:]
+    _single(_infer_args(out, root / "one"), devices=1)  # the shapes of each of two processes
     return {**out, "reference": str(root / "one" / "catalogue.fits")}
 
 
@@ -182,24 +187,20 @@ def _train_args(tiny, work: Path) -> list[str]:
     ]
 
 
-def _params(tiny, work: Path) -> dict:
+def _params_at_init(tiny) -> dict:
     n_pixels = PreparedStore(tiny.train.synthetic_store).n_pixels
-    state = create_train_state(tiny, jax.random.PRNGKey(0), n_pixels)
-    like = checkpoints.on_device({"gen_params": state.gen_params, "dis_params": state.dis_params})
-    step, fields, _ = checkpoints.restore_part(work, like)
+    state = create_train_state(tiny, jax.random.PRNGKey(tiny.train.seed), n_pixels)
+    return {"gen_params": state.gen_params, "dis_params": state.dis_params}
+
+
+def _params(tiny, work: Path) -> dict:
+    step, fields, _ = checkpoints.restore_part(work, checkpoints.on_device(_params_at_init(tiny)))
     assert step == 3
     return fields
 
 
 def test_two_processes_train_to_the_parameters_of_one_process_with_two_devices(tiny, tmp_path):
-    single = subprocess.run(
-        [sys.executable, "-m", "sost_jax.cli", *_train_args(tiny, tmp_path / "one"), "--quiet"],
-        env=_env(2),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
+    _single(_train_args(tiny, tmp_path / "one"), devices=2)
     _wait(_launch(_train_args(tiny, tmp_path / "two"), 2))
 
     one, two = _params(tiny, tmp_path / "one"), _params(tiny, tmp_path / "two")
@@ -211,9 +212,3 @@ def test_two_processes_train_to_the_parameters_of_one_process_with_two_devices(t
         one,
         two,
     )
-
-
-def _params_at_init(tiny) -> dict:
-    n_pixels = PreparedStore(tiny.train.synthetic_store).n_pixels
-    state = create_train_state(tiny, jax.random.PRNGKey(tiny.train.seed), n_pixels)
-    return {"gen_params": state.gen_params, "dis_params": state.dis_params}
