@@ -97,7 +97,13 @@ def run_jax(config: Any, batch: dict[str, np.ndarray], steps: int, warmup: int) 
         config, jax.random.PRNGKey(config.train.seed), batch["x_a"].shape[1]
     )
     counts = jax_param_counts(state)
-    step = training.make_train_step(config)
+    batch = dict(batch)
+    if config.loss.paired > 0:  # the paired term's batch: observed stars and their partners
+        batch.update(x_p=batch["x_b"], w_p=batch["w_b"], p=batch["x_a"], pw=batch["w_a"])
+    constants = None
+    if config.loss.mean_gap > 0:  # the domains' mean difference, fixed before training
+        constants = {"mean_gap": batch["x_b"].mean(0) - batch["x_a"].mean(0)}
+    step = training.make_train_step(config, None, constants)
     device_batch = {k: jax.numpy.asarray(v) for k, v in batch.items()}
     t0 = time.perf_counter()
     compiled = step.lower(state, device_batch).compile()
