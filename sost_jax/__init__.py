@@ -22,6 +22,8 @@ chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``de
 continuous fit after the grid match         ``spectral_model`` (emulator, RV, continuum),
                                             ``fitting`` (bounded LM), ``calibration``
                                             (errors), ``fitstage`` (inside a catalogue run)
+several processes or hosts                  ``distributed`` (``jax.distributed``); chunk
+                                            memory JAX takes as is: ``memory``
 resumable output catalogues                 ``catalogue`` (``sost-jax infer``); users'
                                             spectra in Python: ``api``
 comparison with reference labels            ``evaluate``, ``report``; figures in ``plots``
