@@ -397,12 +397,14 @@ READER_IDLE_S = 300
 
 
 def _start_reader() -> None:
-    """Set up a reader process: keep freed buffers (`sost_jax.memory`), and keep compiled
-    normalisations on disk (JAX's persistent cache, in ``$JAX_COMPILATION_CACHE_DIR`` or
-    ``~/.cache/sost-jax/xla``), so that only the first pool ever compiles (~1 s per reader;
-    later ones load it in milliseconds)."""
+    """Set up a reader process: JAX on the CPU only (on a GPU node the accelerators are the
+    calling process's, and a reader must not claim their memory), keep freed buffers
+    (`sost_jax.memory`), and keep compiled normalisations on disk (JAX's persistent cache,
+    in ``$JAX_COMPILATION_CACHE_DIR`` or ``~/.cache/sost-jax/xla``), so that only the first
+    pool ever compiles (~1 s per reader; later ones load it in milliseconds)."""
     import jax
 
+    jax.config.update("jax_platforms", "cpu")
     keep_freed_memory()
     if not jax.config.jax_compilation_cache_dir:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
