@@ -12,7 +12,9 @@ Layout of a store directory::
                            and numbers such as ra, dec [deg], snr, z
         failures.csv       inputs of this shard that could not be used: source, reason
 
-Arrays are memory-mapped on read, so training and inference stream stores larger than memory.
+Rows are read from the ``.npy`` files as needed (one file read per run of consecutive rows;
+the arrays are opened as memory maps only for their shapes and offsets), so training and
+inference stream stores larger than memory with flat resident memory.
 A shard that exists is complete, which makes preparation resumable shard by shard.
 """
 
@@ -188,7 +190,7 @@ def _read_rows(array: np.memmap, rows: np.ndarray, out: np.ndarray) -> None:
 
 
 class PreparedStore:
-    """Read access to a prepared store; arrays are memory-mapped.
+    """Read access to a prepared store; rows are read from the files on demand (`read`).
 
     Attributes
     ----------

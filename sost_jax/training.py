@@ -438,8 +438,8 @@ def validation_residuals(
 ) -> dict[str, float]:
     """Mean Fig. 7 residuals over the held-out spectra of both domains, ``chunk`` spectra
     per call. The loop passes two training batches' worth: the four reconstruction paths'
-    activations at 4800 pixels need ~60 MB per spectrum in the cpu config (measured with
-    XLA's memory analysis: 905 MB at 64 spectra, 124 MB at 16)."""
+    activations at 4800 pixels need 8-14 MB per spectrum in the cpu config (XLA's memory
+    analysis: 905 MB of temporaries at 64 spectra, 124 MB at 16)."""
     n = min(len(val["a"]["x"]), len(val["b"]["x"]))
     sums: dict[str, float] = {}
     for lo in range(0, n, chunk):
