@@ -28,7 +28,8 @@ Writes ``benchmarks/results/formulations.json`` (flat): per formulation ``gap_cl
 ``biased_scatter_*``; the raw and oracle libraries' numbers. ``--curve`` runs instead the
 longer runs of reference, paper and unpaired (2000 and 5000 steps; the 700-step point is the
 plain run): their template distance and gap closed (``curve_{name}_{steps}_...``), each run
-on the plain run's mock survey and emulator. Runs resume from ``--workdir``.
+on the plain runs' mock survey and emulator (or, where there are none, on those the first
+longer run makes). Runs resume from ``--workdir``.
 
     python benchmarks/formulations.py [--workdir DIR] [--only paired,unpaired]
                                       [--curve [--curve-steps 2000 5000]]
@@ -189,13 +190,17 @@ def main() -> None:
     result: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     first: Path | None = None
     if args.curve:
-        first = args.workdir / "paired"
+        # The plain runs' mock survey and emulator where they exist; otherwise the first
+        # longer run makes them (every formulation's mock and emulator settings are equal).
+        first = args.workdir / "paired" if (args.workdir / "paired" / "mock").exists() else None
         for name in [n for n in names if n in CURVE]:
             config_file, overrides = FORMULATIONS[name]
             for steps in args.curve_steps:
                 schedule = [f"train.steps={steps}", f"train.decay_start={steps // 2}"]
                 more = [*overrides, *args.set, *schedule]
-                longer = run(name, config_file, more, args.workdir / f"{name}_{steps}", first)
+                work = args.workdir / f"{name}_{steps}"
+                longer = run(name, config_file, more, work, first)
+                first = first or work
                 result.update(_keys(longer, f"{name}_{steps}", prefix="curve_"))
                 result[f"curve_minutes_{name}_{steps}"] = round(longer["benchmark_minutes"], 2)
                 args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")

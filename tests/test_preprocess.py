@@ -19,7 +19,7 @@ from sost_jax.preprocess import (
     to_rest_frame,
     vac_to_air,
 )
-from sost_jax.preprocess.continuum import knot_interval_pixels
+from sost_jax.preprocess.continuum import ROWS_PER_CALL, knot_interval_pixels
 
 
 def test_default_grid_has_4800_pixels():
@@ -221,6 +221,19 @@ def test_normalise_matches_slow_reference():
     s = NormaliseSettings(knot_spacing=150.0, n_iter=3)
     nflux, _, _ = normalise(wave, flux, ivar, s)
     np.testing.assert_allclose(nflux, _reference_normalise(wave, flux, ivar, s), atol=2e-4)
+
+
+def test_normalise_in_blocks_equals_row_by_row():
+    """More rows than one compiled call takes: every block's rows as when alone."""
+    n = ROWS_PER_CALL + 37
+    wave, flux, ivar, _, _ = _star(n, 30.0, seed=5)
+    ivar[n - 1, 500:900] = 0.0
+    whole = normalise(wave, flux, ivar)
+    for rows in (slice(0, 2), slice(ROWS_PER_CALL - 1, ROWS_PER_CALL + 1), slice(n - 3, n)):
+        alone = normalise(wave, flux[rows], ivar[rows])
+        for a, b in zip(whole, alone, strict=True):
+            assert a.shape == (n, wave.size)
+            np.testing.assert_allclose(a[rows], b, rtol=1e-5, atol=1e-6)
 
 
 def test_continuum_floor_bounds_spectra_that_vanish_in_the_blue():

@@ -127,6 +127,12 @@ def _band_solve(band: jax.Array, rhs: jax.Array) -> jax.Array:
     return x.T
 
 
+#: Spectra per compiled call. The fit makes ~10 passes per iteration over [rows, P] arrays;
+#: at 128 x 4800 float32 (2.5 MB) they stay in cache: on one core of a 2-core machine 96 us
+#: per spectrum, against 109 at 256 rows and 216 at 512.
+ROWS_PER_CALL = 128
+
+
 @partial(jax.jit, static_argnames=("settings", "n_int"))
 def _normalise_core(
     flux: jax.Array,
@@ -233,20 +239,18 @@ def normalise(
     k = n_int + 3
     d2 = np.diff(np.eye(k), n=2, axis=0)
     penalty_matrix = settings.penalty * d2.T @ d2 + 1e-6 * np.eye(k)
-    # Pad N to a bucket so that a stream of odd-sized chunks compiles only a few times.
-    n = flux.shape[0]
-    bucket = 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
-    bucket = min(bucket, 256 * int(np.ceil(n / 256))) if n > 256 else bucket
-    pad = bucket - n
-    if pad:
-        flux = np.concatenate([flux, np.ones((pad, flux.shape[1]), np.float32)])
-        ivar = np.concatenate([ivar, np.zeros((pad, ivar.shape[1]), np.float32)])
-    out = _normalise_core(
-        jnp.asarray(flux),
-        jnp.asarray(ivar),
-        jnp.asarray(_local_basis(interval), jnp.float32),
-        jnp.asarray(_lower_band(penalty_matrix), jnp.float32),
-        settings,
-        n_int,
-    )
-    return tuple(np.asarray(x)[:n] for x in out)  # type: ignore[return-value]
+    local = jnp.asarray(_local_basis(interval), jnp.float32)
+    penalty_band = jnp.asarray(_lower_band(penalty_matrix), jnp.float32)
+    blocks = []
+    for lo in range(0, max(flux.shape[0], 1), ROWS_PER_CALL):
+        f, iv = flux[lo : lo + ROWS_PER_CALL], ivar[lo : lo + ROWS_PER_CALL]
+        # Pad to a power of two, so that a stream of odd-sized chunks compiles a few times.
+        pad = (1 << int(np.ceil(np.log2(max(len(f), 1))))) - len(f)
+        if pad:
+            f = np.concatenate([f, np.ones((pad, f.shape[1]), np.float32)])
+            iv = np.concatenate([iv, np.zeros((pad, iv.shape[1]), np.float32)])
+        out = _normalise_core(jnp.asarray(f), jnp.asarray(iv), local, penalty_band, settings, n_int)
+        blocks.append([np.asarray(x)[: len(f) - pad] for x in out])
+    if len(blocks) == 1:
+        return tuple(blocks[0])  # type: ignore[return-value]
+    return tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))  # type: ignore[return-value]
