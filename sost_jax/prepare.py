@@ -24,7 +24,8 @@ from loky.process_executor import BrokenProcessPool
 from tqdm.auto import tqdm
 
 from sost_jax.errors import InputError
-from sost_jax.io import read_spectrum
+from sost_jax.io import read_raw
+from sost_jax.io.checks import checked_rows, stacked
 from sost_jax.memory import keep_freed_memory
 from sost_jax.preprocess import (
     NormaliseSettings,
@@ -38,7 +39,7 @@ from sost_jax.preprocess import (
     vac_to_air,
 )
 from sost_jax.settings import from_mapping
-from sost_jax.spectra import ReadError
+from sost_jax.spectra import RawSpectrum, ReadError
 from sost_jax.store import PreparedStore, StoreWriter
 
 _MEDIA = ("vacuum", "air")
@@ -230,9 +231,11 @@ def unphysical_flux(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
 def read_to_grid(
     paths: Sequence[str], settings: PrepareSettings, reader: Callable | str = "auto"
 ) -> dict[str, Any]:
-    """Read files and bring them onto the grid (the reader-thread half of preparation).
+    """Read files and bring them onto the grid (the reader-process half of preparation).
 
-    Spectra with the same number of pixels and medium are resampled together.
+    Files are read as stored (`sost_jax.io.read_raw`); those with the same number of pixels
+    and medium are checked (`sost_jax.io.checks.checked_rows`) and resampled together, on
+    one shared wavelength grid where their grids are equal byte for byte.
 
     Returns
     -------
@@ -240,52 +243,85 @@ def read_to_grid(
     (list of (path, reason)).
     """
 
-    read = partial(read_spectrum, fmt=reader) if isinstance(reader, str) else reader
-    spectra, failures = [], []
+    read = partial(read_raw, fmt=reader) if isinstance(reader, str) else reader
+    raws: list[RawSpectrum] = []
+    failures: list[tuple[str, str]] = []
     for path in paths:
         try:
-            spectra.append(read(path))
+            raws.append(RawSpectrum(*read(path)))
         except ReadError as err:
             failures.append((str(path), str(err)))
         except Exception as err:  # one bad file never stops a batch
             failures.append((str(path), f"{type(err).__name__}: {err}"))
     groups: dict[tuple[int, Any], list[int]] = collections.defaultdict(list)
-    for i, spec in enumerate(spectra):
-        groups[(spec.wave.size, spec.meta.get("medium"))].append(i)
+    for i, raw in enumerate(raws):
+        groups[(len(raw.wave), raw.meta.get("medium"))].append(i)
     p = settings.wave.size
-    flux = np.zeros((len(spectra), p), np.float32)
-    ivar = np.zeros((len(spectra), p), np.float32)
+    flux = np.zeros((len(raws), p), np.float32)
+    ivar = np.zeros((len(raws), p), np.float32)
+    usable = np.zeros(len(raws), bool)
     for (_, medium), idx in groups.items():
-        group = [spectra[i] for i in idx]
+        group = [raws[i] for i in idx]
         try:
-            flux[idx], ivar[idx] = to_grid(
-                np.stack([s.wave for s in group]),
-                np.stack([s.flux for s in group]),
-                np.stack([np.where(s.mask, 0.0, s.ivar) for s in group]),
+            wave, gflux, givar, reasons = checked_rows(
+                _group_wave([r.wave for r in group]),
+                stacked([r.flux for r in group]),
+                stacked([r.ivar for r in group]),
+                _group_bad([r.bad for r in group]),
+            )
+            ok = np.array([r is None for r in reasons])
+            for raw, reason in zip(group, reasons, strict=True):
+                if reason is not None:
+                    path = raw.meta.get("path")
+                    failures.append((str(path), f"{path}: {reason}"))
+            rows = np.asarray(idx)[ok]
+            if not rows.size:
+                continue
+            flux[rows], ivar[rows] = to_grid(
+                wave if wave.ndim == 1 else wave[ok],
+                gflux[ok],
+                givar[ok],
                 settings,
-                z=np.array([s.meta.get("z") or 0.0 for s in group]),
+                z=np.array([r.meta.get("z") or 0.0 for r, k in zip(group, ok, strict=True) if k]),
                 medium=medium,
             )
+            usable[rows] = True
         except Exception as err:  # noqa: BLE001 - reported per file, the batch goes on
-            for i in idx:
-                spectra[i] = None
-                failures.append((str(group[0].meta.get("path")), f"{type(err).__name__}: {err}"))
+            for raw in group:
+                failures.append((str(raw.meta.get("path")), f"{type(err).__name__}: {err}"))
     keep = []
     for i, reason in enumerate(_check_coverage(ivar, settings)):
-        if spectra[i] is None:
+        if not usable[i]:
             continue
         if reason:
-            failures.append((str(spectra[i].meta.get("path")), reason))
+            failures.append((str(raws[i].meta.get("path")), reason))
         else:
             keep.append(i)
     return {
         "flux": flux[keep],
         "ivar": ivar[keep],
         "meta": [
-            {k: v for k, v in spectra[i].meta.items() if np.isscalar(v) or v is None} for i in keep
+            {k: v for k, v in raws[i].meta.items() if np.isscalar(v) or v is None} for i in keep
         ],
         "failures": failures,
     }
+
+
+def _group_wave(waves: list[np.ndarray]) -> np.ndarray:
+    """The group's wavelengths: [P] when every file has the same (a survey's shared grid;
+    checked byte for byte), else [N, P]."""
+    first = waves[0].tobytes()
+    if all(w.dtype == waves[0].dtype and w.tobytes() == first for w in waves[1:]):
+        return np.asarray(waves[0], np.float64)
+    return stacked(waves, np.float64)
+
+
+def _group_bad(bads: list[np.ndarray | None]) -> np.ndarray | None:
+    """[N, P] bad-pixel marks of a group (0 where a file has none), or None if none has."""
+    if all(b is None for b in bads):
+        return None
+    p = next(len(b) for b in bads if b is not None)
+    return stacked([np.zeros(p, np.uint8) if b is None else b != 0 for b in bads], bool)
 
 
 def meta_columns(metas: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

@@ -35,6 +35,29 @@ class Spectrum(NamedTuple):
     meta: dict[str, Any]
 
 
+class RawSpectrum(NamedTuple):
+    """One spectrum's arrays as a file stores them, before any check (see
+    `sost_jax.io.checks`, which turns it into a `Spectrum`).
+
+    Attributes
+    ----------
+    wave : [P]
+        Wavelength of each pixel [Å], any float type and byte order.
+    flux, ivar : [P]
+        Flux and inverse variance, any float type and byte order.
+    bad : [P] or None
+        Non-zero for pixels the file marks bad (LAMOST's AND mask).
+    meta : dict
+        As `Spectrum.meta`.
+    """
+
+    wave: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    bad: np.ndarray | None
+    meta: dict[str, Any]
+
+
 class Grid(NamedTuple):
     """A grid of synthetic spectra on one wavelength axis.
 

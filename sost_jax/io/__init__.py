@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
+from sost_jax.io.checks import spectrum_from_raw
 from sost_jax.io.fits1d import fits1d_from_bytes, read_fits1d
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported
 from sost_jax.io.grids import (
@@ -22,14 +23,14 @@ from sost_jax.io.grids import (
     read_ck04,
     write_array_grid,
 )
-from sost_jax.io.lamost import lamost_from_bytes, lamost_from_hdus, read_lamost
+from sost_jax.io.lamost import lamost_raw_from_hdus, read_lamost
 from sost_jax.io.references import (
     DEFAULT_ALIASES,
     labels_by_id,
     read_miles_params,
     read_reference_catalog,
 )
-from sost_jax.spectra import ReadError, Spectrum
+from sost_jax.spectra import RawSpectrum, ReadError, Spectrum
 
 __all__ = [
     "DEFAULT_ALIASES",
@@ -45,6 +46,7 @@ __all__ = [
     "read_lamost",
     "read_many",
     "read_miles_params",
+    "read_raw",
     "read_spectrum",
     "write_array_grid",
 ]
@@ -106,19 +108,42 @@ def read_spectrum(
     ReadError
         The file cannot be read by the chosen reader.
     """
+    out = _read(path, fmt, backend, kwargs)
+    return spectrum_from_raw(out) if isinstance(out, RawSpectrum) else out
+
+
+def read_raw(
+    path: str | PathLike[str],
+    fmt: SpectrumFormat = "auto",
+    backend: Backend = "auto",
+    **kwargs: Any,
+) -> RawSpectrum:
+    """Like `read_spectrum`, without the checks of `sost_jax.io.checks` where the format
+    allows (LAMOST: its arrays as stored), so that a chunk of files is checked at once.
+
+    Raises
+    ------
+    ReadError
+        The file cannot be read by the chosen reader.
+    """
+    out = _read(path, fmt, backend, kwargs)
+    return out if isinstance(out, RawSpectrum) else RawSpectrum(*out)
+
+
+def _read(
+    path: str | PathLike[str], fmt: SpectrumFormat, backend: Backend, kwargs: dict[str, Any]
+) -> Spectrum | RawSpectrum:
+    """A LAMOST file's `RawSpectrum`, or another file's `Spectrum`."""
     if fmt not in ("auto", "lamost", "fits1d"):
         raise InputError(f"unknown format {fmt!r}")
     try:
         raw = fitsfast.load_bytes(path)
-        if fmt == "auto":
+        if fmt in ("auto", "lamost"):
             hdus = fitsfast.read_hdus(raw, 2, backend)
-            fmt = detect_format(hdus[0].header)
-            if fmt == "lamost":
-                return lamost_from_hdus(hdus, path)
+            if fmt == "lamost" or detect_format(hdus[0].header) == "lamost":
+                return lamost_raw_from_hdus(hdus, path)
     except (OSError, FitsFormatError, FitsUnsupported) as err:
         raise ReadError(f"{path}: {err}") from err
-    if fmt == "lamost":
-        return lamost_from_bytes(raw, path, backend)
     return fits1d_from_bytes(raw, path, backend=backend, **kwargs)
 
 

@@ -199,15 +199,24 @@ def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
         A card the fast parser does not understand (non-ASCII, complex value, ...).
     """
     end = _find_end(raw, start)
+    return dict(_parse_cards(raw[start:end])), start + -(-(end - start + CARD) // BLOCK) * BLOCK
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_cards(cards: bytes) -> dict[str, Any]:
+    """Keyword -> value of a header's cards (before END). Cached: a survey's extension
+    headers repeat byte for byte from file to file (copy the result before changing it)."""
     try:
-        text = raw[start:end].decode("ascii")
+        text = cards.decode("ascii")
     except UnicodeDecodeError as err:
         raise FitsUnsupported("non-ASCII header bytes") from err
-    cards = [text[i : i + CARD] for i in range(0, len(text), CARD)]
     # Reversed, so that the first occurrence of a repeated keyword wins.
-    fields = {card[:8].rstrip(): card[9:] for card in reversed(cards) if card[8] == "="}
-    header = {k: _parse_value(v) for k, v in reversed(fields.items()) if k not in _SKIP_KEYS}
-    return header, start + -(-(end - start + CARD) // BLOCK) * BLOCK
+    fields = {
+        text[i : i + 8].rstrip(): text[i + 9 : i + CARD]
+        for i in range(len(text) - CARD, -1, -CARD)
+        if text[i + 8] == "="
+    }
+    return {k: _parse_value(v) for k, v in reversed(fields.items()) if k not in _SKIP_KEYS}
 
 
 def _find_end(raw: bytes, start: int) -> int:
@@ -315,12 +324,26 @@ def _decode_image(raw: bytes, info: HduInfo) -> np.ndarray | None:
 
 
 def _decode_bintable(raw: bytes, info: HduInfo) -> dict[str, np.ndarray]:
-    h = info.header
+    dtype, char_cols = _table_layout(tuple(info.header.items()))
+    if dtype is None:
+        return {}
+    table = np.frombuffer(raw, dtype, count=info.header["NAXIS2"], offset=info.data_start)
+    columns = {name: table[name] for name in dtype.names}
+    for name in char_cols:
+        columns[name] = np.char.rstrip(columns[name].astype(str))
+    return columns
+
+
+@functools.lru_cache(maxsize=16)
+def _table_layout(items: tuple[tuple[str, Any], ...]) -> tuple[np.dtype | None, list[str]]:
+    """The record dtype of a BINTABLE's rows (None without columns) and its character
+    columns, from its header's items. Cached: a survey's files share their table layout."""
+    h = dict(items)
     if h.get("ZIMAGE") is True or h.get("ZTABLE") is True:
         raise FitsUnsupported("tile-compressed HDU")
     if h["NAXIS"] != 2 or h["BITPIX"] != 8 or h.get("GCOUNT", 1) != 1:
         raise FitsFormatError("BINTABLE needs NAXIS=2, BITPIX=8, GCOUNT=1")
-    row_bytes, nrows = h["NAXIS1"], h["NAXIS2"]
+    row_bytes = h["NAXIS1"]
     tfields = _int_key(h, "TFIELDS")
     names: list[str] = []
     formats: list[Any] = []
@@ -355,13 +378,8 @@ def _decode_bintable(raw: bytes, info: HduInfo) -> dict[str, np.ndarray]:
     if offset != row_bytes:
         raise FitsFormatError(f"columns span {offset} bytes but NAXIS1={row_bytes}")
     if not names:
-        return {}
-    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets})
-    table = np.frombuffer(raw, dtype, count=nrows, offset=info.data_start)
-    columns = {name: table[name] for name in names}
-    for name in char_cols:
-        columns[name] = np.char.rstrip(columns[name].astype(str))
-    return columns
+        return None, []
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets}), char_cols
 
 
 def decode(raw: bytes, info: HduInfo) -> Any:

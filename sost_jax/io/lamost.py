@@ -22,8 +22,9 @@ import numpy as np
 
 from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
+from sost_jax.io.checks import spectrum_from_raw
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported, Hdu
-from sost_jax.spectra import ReadError, Spectrum
+from sost_jax.spectra import RawSpectrum, ReadError, Spectrum
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("FLUX", "IVAR", "WAVELENGTH")
 """Binary-table columns a DR5+ file must have; ANDMASK is used when present."""
@@ -169,31 +170,7 @@ def spectrum_from_arrays(
     ReadError
         Lengths differ, wavelengths not finite and increasing, or no usable pixel.
     """
-    path = meta.get("path")
-    wave = np.asarray(wave, dtype=np.float64)
-    flux = np.asarray(flux, dtype=np.float32)
-    ivar = np.asarray(ivar, dtype=np.float32)
-    if not wave.ndim == flux.ndim == ivar.ndim == 1 or not len(wave) == len(flux) == len(ivar):
-        raise ReadError(f"{path}: wavelength, flux and ivar lengths differ")
-    if len(wave) < 2:
-        raise ReadError(f"{path}: fewer than 2 pixels")
-    if not np.all(np.isfinite(wave)) or not np.all(np.diff(wave) > 0):
-        raise ReadError(f"{path}: wavelengths are not finite and strictly increasing")
-    finite_flux = np.isfinite(flux)
-    finite_ivar = np.isfinite(ivar)
-    if not finite_flux.any():
-        raise ReadError(f"{path}: flux is NaN/inf everywhere")
-    good = finite_flux & finite_ivar & (ivar > 0)
-    if not (finite_ivar & (ivar > 0)).any():
-        raise ReadError(f"{path}: ivar is zero (or invalid) everywhere")
-    if andmask is not None:
-        good &= np.asarray(andmask) == 0
-    if not good.any():
-        raise ReadError(f"{path}: every pixel is masked")
-    mask = ~good
-    flux = np.where(finite_flux, flux, np.float32(0))
-    ivar = np.where(good, ivar, np.float32(0))
-    return Spectrum(wave, flux, ivar, mask, meta)
+    return spectrum_from_raw(RawSpectrum(wave, flux, ivar, andmask, meta))
 
 
 def lamost_from_bytes(raw: bytes, path: str | PathLike[str], backend: Backend = "auto") -> Spectrum:
@@ -207,11 +184,26 @@ def lamost_from_bytes(raw: bytes, path: str | PathLike[str], backend: Backend = 
 
 def lamost_from_hdus(hdus: list[Hdu], path: str | PathLike[str]) -> Spectrum:
     """Like `read_lamost`, from the file's first two HDUs already decoded."""
+    return spectrum_from_raw(lamost_raw_from_hdus(hdus, path))
+
+
+def lamost_raw_from_hdus(hdus: list[Hdu], path: str | PathLike[str]) -> RawSpectrum:
+    """The arrays of a LAMOST file as stored (views of its bytes; `sost_jax.io.checks`
+    checks them), from its first two HDUs already decoded.
+
+    Raises
+    ------
+    ReadError
+        Not a LAMOST layout, missing columns, or arrays of different lengths.
+    """
     try:
-        arrays = _arrays_from_hdus(hdus)
+        wave, flux, ivar, andmask = _arrays_from_hdus(hdus)
     except ValueError as err:
         raise ReadError(f"{path}: {err}") from err
-    return spectrum_from_arrays(*arrays, lamost_meta(hdus[0].header, path))
+    shapes = {x.shape for x in (wave, flux, ivar) + (() if andmask is None else (andmask,))}
+    if len(shapes) != 1 or wave.ndim != 1:
+        raise ReadError(f"{path}: wavelength, flux and ivar lengths differ")
+    return RawSpectrum(wave, flux, ivar, andmask, lamost_meta(hdus[0].header, path))
 
 
 def read_lamost(path: str | PathLike[str], backend: Backend = "auto") -> Spectrum:
