@@ -6,10 +6,11 @@ to 20000 targets, streamed in fixed chunks, so that only a [chunk, T] block of c
 at any N. The rate is rated in GFLOP/s (4 N P T: the two [N, P] x [P, T] products) against
 the machine's measured float32 matmul peak, and put next to a naive NumPy broadcasting
 version timed in the same run on a few targets. `infer_store` is also timed end to end on a
-temporary prepared store (memory-mapped reads included), and `sost-jax infer` end to end
-(`sost_jax.catalogue.infer_files`: mock LAMOST FITS files -> read, rest frame, resample,
-normalise -> match -> catalogue FITS + CSV) on the LAMOST grid. Random template flux: the
-cost of chi2 does not depend on the values.
+temporary prepared store, and `sost-jax infer` end to end (`sost_jax.catalogue.infer_files`:
+mock LAMOST FITS files -> read, rest frame, resample, normalise -> match -> catalogue FITS +
+CSV) on the LAMOST grid, three times, each run next to a run of the bare matcher and one of
+the reading + normalising half alone (``infer_fraction_of_matcher``: the median ratio).
+Random template flux: the cost of chi2 does not depend on the values.
 
     python benchmarks/match.py [--quick] [--templates 2413] [--pixels 4800]
                                [--n 2000 5000 10000 20000] [--chunk 2000] [--naive-n 50]
@@ -148,9 +149,15 @@ def time_store(templates, labels, n: int, chunk: int, k: int) -> dict[str, Any]:
     return {"store_n": n, "store_seconds": seconds, "store_spectra_per_s": n / seconds}
 
 
-def time_infer(n_files: int, n_templates: int, k: int, chunk: int) -> dict[str, Any]:
+def time_infer(
+    n_files: int, n_templates: int, k: int, chunk: int, matcher_rate, repeats: int = 3
+) -> dict[str, Any]:
     """`infer_files` on ``n_files`` mock LAMOST files against a random library on the LAMOST
-    grid (4800 pixels): spectra/s of a second run (the first, on a few files, compiles)."""
+    grid (4800 pixels), alternating ``repeats`` times with the bare matcher
+    (``matcher_rate()``, spectra/s) and the reading + normalising half alone, so that each
+    end-to-end run has its own matcher run next to it (the machine's speed drifts by 10%
+    within minutes); the fraction is the median of the runs' ratios. The first call, on a
+    few files, compiles and starts the reader processes."""
     from sost_jax.catalogue import InferSettings, infer_files
     from sost_jax.library import Library
     from sost_jax.mock import write_mock_lamost_survey
@@ -160,27 +167,38 @@ def time_infer(n_files: int, n_templates: int, k: int, chunk: int) -> dict[str, 
     templates, labels = random_library(n_templates, prepare.wave.size)
     library = Library(prepare.wave, templates, labels, {"kind": "random"})
     settings = InferSettings(k=k, chunk_size=chunk)
+    runs: dict[str, list[float]] = {"infer": [], "matcher": [], "read": []}
     with tempfile.TemporaryDirectory(prefix="sost-infer-bench-") as tmp:
         t0 = time.perf_counter()
         write_mock_lamost_survey(Path(tmp) / "fits", n_files, seed=11)
         write_seconds = time.perf_counter() - t0
         paths = sorted(str(p) for p in (Path(tmp) / "fits").glob("*.fits"))
         infer_files(paths[:chunk], library, Path(tmp) / "warm", prepare, settings, progress=False)
-        t0 = time.perf_counter()
-        out = infer_files(paths, library, Path(tmp) / "run", prepare, settings, progress=False)
-        seconds = time.perf_counter() - t0
-        assert out["n_rows"] == n_files, out
-        # The reading + normalising half alone, for the analysis.
         tasks = [(i, paths[lo : lo + 256]) for i, lo in enumerate(range(0, n_files, 256))]
-        t0 = time.perf_counter()
-        for _ in iter_prepared(tasks, prepare):
-            pass
-        read_seconds = time.perf_counter() - t0
+        for rep in range(repeats):
+            t0 = time.perf_counter()
+            out = infer_files(
+                paths, library, Path(tmp) / f"run{rep}", prepare, settings, progress=False
+            )
+            runs["infer"].append(n_files / (time.perf_counter() - t0))
+            assert out["n_rows"] == n_files, out
+            runs["matcher"].append(matcher_rate())
+            t0 = time.perf_counter()
+            for _ in iter_prepared(tasks, prepare):  # the reading + normalising half alone
+                pass
+            runs["read"].append(n_files / (time.perf_counter() - t0))
+    ratios = [a / b for a, b in zip(runs["infer"], runs["matcher"], strict=True)]
     return {
         "infer_n": n_files,
-        "infer_seconds": seconds,
-        "infer_end_to_end_spectra_per_s": n_files / seconds,
-        "infer_read_normalise_spectra_per_s": n_files / read_seconds,
+        "infer_repeats": repeats,
+        "infer_end_to_end_spectra_per_s": float(np.median(runs["infer"])),
+        "infer_read_normalise_spectra_per_s": float(np.median(runs["read"])),
+        "infer_matcher_spectra_per_s": float(np.median(runs["matcher"])),
+        "infer_fraction_of_matcher": float(np.median(ratios)),
+        "infer_fraction_of_matcher_runs": ratios,
+        "infer_perfect_overlap_fraction": float(
+            np.median([1 / (1 + m / r) for m, r in zip(runs["matcher"], runs["read"], strict=True)])
+        ),
         "infer_mock_write_seconds": write_seconds,
     }
 
@@ -215,7 +233,9 @@ def print_table(r: dict[str, Any]) -> None:
         f"infer end to end, {r['infer_n']} LAMOST FITS files -> catalogue: "
         f"{r['infer_end_to_end_spectra_per_s']:.0f} spectra/s (reading + normalising alone: "
         f"{r['infer_read_normalise_spectra_per_s']:.0f} spectra/s); "
-        f"{r['infer_fraction_of_matcher']:.2f} of the matcher's rate"
+        f"{r['infer_fraction_of_matcher']:.2f} of the matcher's rate (median of "
+        f"{', '.join(f'{x:.2f}' for x in r['infer_fraction_of_matcher_runs'])}; "
+        f"perfect overlap of the two halves would give {r['infer_perfect_overlap_fraction']:.2f})"
     )
     print(
         f"matcher at {r['fraction_of_bare_products']:.3f} of its two bare products, "
@@ -274,7 +294,14 @@ def main() -> None:
     store = time_store(templates, labels, args.store_n, args.chunk, args.k)
 
     print(f"infer end to end: {args.infer_n} mock LAMOST files ...", flush=True)
-    infer = time_infer(args.infer_n, args.templates, args.k, args.chunk)
+    n_last = args.n[-1]
+    infer = time_infer(
+        args.infer_n,
+        args.templates,
+        args.k,
+        args.chunk,
+        lambda: n_last / time_matcher(matcher, flux, weight, n_last),
+    )
 
     flop = 4.0 * args.pixels * args.templates
     rate = args.n[-1] / seconds[-1]
@@ -303,7 +330,6 @@ def main() -> None:
         "speedup_vs_naive": rate / naive_rate,
         **store,
         **infer,
-        "infer_fraction_of_matcher": infer["infer_end_to_end_spectra_per_s"] / rate,
         # Memory: the matcher holds one chunk of targets and its [chunk, T] chi2 block; the
         # peak RSS should not grow from the smallest to the largest N.
         "max_rss_mb": rss,

@@ -2,11 +2,13 @@
 
 Writes a few thousand mock LAMOST-layout files (checked to read like the real DR10 files when
 ../shared/data is present), prepares them into a store with `sost_jax.prepare.prepare_files`
-(reader processes on every core, normalisation in the calling process), and in the same run:
+(reader processes on every core read, grid and normalise; the calling process writes), and
+in the same run:
 
-- the parts alone, in a child process pinned to one core: reading a file, bringing it onto
-  the grid (stacking, rest frame, resampling, coverage), normalising it (with the flux
-  checks), writing it to a store. Their limit is cores / (sum of the parts' seconds per
+- the parts alone, in a child process pinned to one core: reading a file (its arrays as
+  stored, `sost_jax.io.read_raw`), bringing a chunk onto the grid (checks and masks,
+  stacking, rest frame, resampling, coverage), normalising it (with the flux checks),
+  writing it to a store. Their limit is cores / (sum of the parts' seconds per
   spectrum): what the pipeline would reach with perfect overlap and no hand-off cost;
   ``fraction_of_parts_limit`` is how close it comes.
 - a straightforward per-spectrum version: astropy reading, np.interp resampling, and
@@ -33,7 +35,7 @@ import numpy as np
 from astropy.io import fits
 from scipy.interpolate import make_smoothing_spline
 
-from sost_jax.io import read_spectrum
+from sost_jax.io import read_raw, read_spectrum
 from sost_jax.mock import write_mock_lamost_survey
 from sost_jax.prepare import PrepareSettings, prepare_files
 
@@ -104,7 +106,7 @@ def parts_on_one_core(folder: Path, n: int, chunk: int = 256) -> dict[str, float
 
     with tempfile.TemporaryDirectory(prefix="sost_bench_parts_") as tmp:
         for rep in range(2):
-            timed("read", read_spectrum, paths)
+            timed("read", read_raw, paths)
             gridded = timed("read_grid", lambda c: read_to_grid(c, settings), chunks)
             done = timed("normalise", lambda g: _normalised(g, settings), gridded)
             writer = StoreWriter(Path(tmp) / f"s{rep}", settings.wave, {}, len(done))
