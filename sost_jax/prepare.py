@@ -262,6 +262,7 @@ def read_to_grid(
     usable = np.zeros(len(raws), bool)
     for (_, medium), idx in groups.items():
         group = [raws[i] for i in idx]
+        reasons: list[str | None] = [None] * len(group)
         try:
             wave, gflux, givar, reasons = checked_rows(
                 _group_wave([r.wave for r in group]),
@@ -287,8 +288,9 @@ def read_to_grid(
             )
             usable[rows] = True
         except Exception as err:  # noqa: BLE001 - reported per file, the batch goes on
-            for raw in group:
-                failures.append((str(raw.meta.get("path")), f"{type(err).__name__}: {err}"))
+            for raw, reason in zip(group, reasons, strict=True):
+                if reason is None:  # a file that failed a check is listed once, above
+                    failures.append((str(raw.meta.get("path")), f"{type(err).__name__}: {err}"))
     keep = []
     for i, reason in enumerate(_check_coverage(ivar, settings)):
         if not usable[i]:

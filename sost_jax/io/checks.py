@@ -85,6 +85,14 @@ def checked_rows(
     return wave, flux, ivar, reasons
 
 
+def check_lengths(raw: RawSpectrum) -> None:
+    """Raise `ReadError` (message starting with the path) unless ``raw``'s arrays are 1-D
+    and of one length."""
+    arrays = (raw.wave, raw.flux, raw.ivar) + (() if raw.bad is None else (raw.bad,))
+    if len({np.shape(x) for x in arrays}) != 1 or np.ndim(raw.wave) != 1:
+        raise ReadError(f"{raw.meta.get('path')}: wavelength, flux and ivar lengths differ")
+
+
 def spectrum_from_raw(raw: RawSpectrum) -> Spectrum:
     """One checked, masked `Spectrum` from a `RawSpectrum` (see `checked_rows`).
 
@@ -93,12 +101,9 @@ def spectrum_from_raw(raw: RawSpectrum) -> Spectrum:
     ReadError
         Lengths differ, or a rule of `checked_rows` fails; the message starts with the path.
     """
-    path = raw.meta.get("path")
+    check_lengths(raw)
     wave, flux, ivar = (np.asarray(x) for x in (raw.wave, raw.flux, raw.ivar))
     bad = None if raw.bad is None else np.asarray(raw.bad)
-    shapes = {x.shape for x in (wave, flux, ivar) + (() if bad is None else (bad,))}
-    if len(shapes) != 1 or wave.ndim != 1:
-        raise ReadError(f"{path}: wavelength, flux and ivar lengths differ")
     wave, flux, ivar, (reason,) = checked_rows(
         wave,
         np.array(flux[None], np.float32),
@@ -106,7 +111,7 @@ def spectrum_from_raw(raw: RawSpectrum) -> Spectrum:
         None if bad is None else bad[None],
     )
     if reason is not None:
-        raise ReadError(f"{path}: {reason}")
+        raise ReadError(f"{raw.meta.get('path')}: {reason}")
     return Spectrum(wave, flux[0], ivar[0], ivar[0] == 0, raw.meta)
 
 

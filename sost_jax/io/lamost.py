@@ -22,7 +22,7 @@ import numpy as np
 
 from sost_jax.errors import InputError
 from sost_jax.io import fitsfast
-from sost_jax.io.checks import spectrum_from_raw
+from sost_jax.io.checks import check_lengths, spectrum_from_raw
 from sost_jax.io.fitsfast import Backend, FitsFormatError, FitsUnsupported, Hdu
 from sost_jax.spectra import RawSpectrum, ReadError, Spectrum
 
@@ -197,13 +197,12 @@ def lamost_raw_from_hdus(hdus: list[Hdu], path: str | PathLike[str]) -> RawSpect
         Not a LAMOST layout, missing columns, or arrays of different lengths.
     """
     try:
-        wave, flux, ivar, andmask = _arrays_from_hdus(hdus)
+        arrays = _arrays_from_hdus(hdus)
     except ValueError as err:
         raise ReadError(f"{path}: {err}") from err
-    shapes = {x.shape for x in (wave, flux, ivar) + (() if andmask is None else (andmask,))}
-    if len(shapes) != 1 or wave.ndim != 1:
-        raise ReadError(f"{path}: wavelength, flux and ivar lengths differ")
-    return RawSpectrum(wave, flux, ivar, andmask, lamost_meta(hdus[0].header, path))
+    raw = RawSpectrum(*arrays, lamost_meta(hdus[0].header, path))
+    check_lengths(raw)
+    return raw
 
 
 def read_lamost(path: str | PathLike[str], backend: Backend = "auto") -> Spectrum:
