@@ -63,6 +63,30 @@ def test_header_spanning_blocks_and_missing_end() -> None:
         fitsfast.parse_header(raw[:2880], 0)
 
 
+def test_primary_keys_parse_only_those_cards(tmp_path: Path) -> None:
+    """A reader that names the keywords it needs gets their values (first occurrence), the
+    structural ones, and nothing else; a card it did not ask for is never parsed, so one the
+    fast parser cannot read does not send the file to astropy."""
+    path = write_lamost_dr5(tmp_path / "s.fits")
+    raw = bytearray(fitsfast.load_bytes(path))
+    full = fitsfast.read_hdus(bytes(raw), 2, backend="fast")
+    keys = frozenset(("OBSID", "Z", "SNRG", "ABSENT"))
+    some = fitsfast.read_hdus(bytes(raw), 2, backend="fast", primary_keys=keys)
+    expected = {k: v for k, v in full[0].header.items() if k in keys | fitsfast.STRUCTURAL}
+    assert some[0].header == expected and {"OBSID", "Z", "NAXIS"} <= set(expected)
+    assert some[1].header == full[1].header  # extensions are parsed whole
+    for name in full[1].data:
+        assert np.array_equal(some[1].data[name], full[1].data[name])
+    at = raw.find(b"TELESCOP=")
+    raw[at : at + 80] = b"TELESCOP= (1.0, 2.0)".ljust(80)  # a complex value: unsupported
+    with pytest.raises(FitsUnsupported):
+        fitsfast.read_hdus(bytes(raw), 2, backend="fast")
+    again = fitsfast.read_hdus(bytes(raw), 2, backend="fast", primary_keys=keys)
+    assert again[0].header == expected
+    with pytest.raises(FitsUnsupported):  # asked for, so parsed (and refused)
+        fitsfast.read_hdus(bytes(raw), 2, backend="fast", primary_keys=keys | {"TELESCOP"})
+
+
 def test_complex_value_is_unsupported() -> None:
     raw = _header_bytes([_card("SIMPLE", "T"), _card("CPLX", "(1.0, 2.0)")])
     with pytest.raises(FitsUnsupported):

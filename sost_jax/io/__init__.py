@@ -23,7 +23,7 @@ from sost_jax.io.grids import (
     read_ck04,
     write_array_grid,
 )
-from sost_jax.io.lamost import lamost_raw_from_hdus, read_lamost
+from sost_jax.io.lamost import HEADER_KEYS, lamost_raw_from_hdus, read_lamost
 from sost_jax.io.references import (
     DEFAULT_ALIASES,
     labels_by_id,
@@ -139,7 +139,7 @@ def _read(
     try:
         raw = fitsfast.load_bytes(path)
         if fmt in ("auto", "lamost"):
-            hdus = fitsfast.read_hdus(raw, 2, backend)
+            hdus = fitsfast.read_hdus(raw, 2, backend, HEADER_KEYS)
             if fmt == "lamost" or detect_format(hdus[0].header) == "lamost":
                 return lamost_raw_from_hdus(hdus, path)
     except (OSError, FitsFormatError, FitsUnsupported) as err:

@@ -174,7 +174,9 @@ def _parse_value(text: str) -> Any:
         raise FitsUnsupported(f"value {token!r}") from err
 
 
-def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
+def parse_header(
+    raw: bytes, start: int, keys: frozenset[str] | None = None
+) -> tuple[dict[str, Any], int]:
     """Parse the header that begins at byte ``start``.
 
     Parameters
@@ -183,6 +185,10 @@ def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
         File contents.
     start : int
         Offset of the header's first card (a multiple of 2880).
+    keys : frozenset of str, optional
+        Parse only these keywords and the structural ones (`STRUCTURAL`); the other cards
+        are not looked at (a survey reader wants a dozen of a header's hundred cards, whose
+        values change from file to file). All keywords when None.
 
     Returns
     -------
@@ -199,7 +205,9 @@ def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
         A card the fast parser does not understand (non-ASCII, complex value, ...).
     """
     end = _find_end(raw, start)
-    return dict(_parse_cards(raw[start:end])), start + -(-(end - start + CARD) // BLOCK) * BLOCK
+    cards = raw[start:end]
+    header = dict(_parse_cards(cards)) if keys is None else _parse_some_cards(cards, keys)
+    return header, start + -(-(end - start + CARD) // BLOCK) * BLOCK
 
 
 @functools.lru_cache(maxsize=16)
@@ -217,6 +225,45 @@ def _parse_cards(cards: bytes) -> dict[str, Any]:
         if text[i + 8] == "="
     }
     return {k: _parse_value(v) for k, v in reversed(fields.items()) if k not in _SKIP_KEYS}
+
+
+STRUCTURAL = frozenset(
+    ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "GROUPS", "PCOUNT", "GCOUNT")
+    + ("BSCALE", "BZERO", "BLANK", "ZIMAGE", "ZTABLE")
+    + tuple(f"NAXIS{i}" for i in range(1, 10))
+)
+"""Keywords `parse_header` always parses: what the layout and size of the data depend on."""
+
+
+def _parse_some_cards(cards: bytes, keys: frozenset[str]) -> dict[str, Any]:
+    """Keyword -> value of the cards named in ``keys`` or `STRUCTURAL` (first occurrence).
+
+    The keyword fields of all cards are compared as bytes in one pass; only the cards
+    asked for are decoded and parsed.
+    """
+    n = len(cards) // CARD
+    names = np.ndarray((n,), "S8", cards, 0, (CARD,)).tolist()
+    wanted = _padded(keys)
+    out: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        if name in wanted and cards[i * CARD + 8] == 61:  # "=": a value card
+            key = name.decode("ascii").rstrip()
+            if key not in out:
+                try:
+                    text = cards[i * CARD + 9 : (i + 1) * CARD].decode("ascii")
+                except UnicodeDecodeError as err:
+                    raise FitsUnsupported("non-ASCII header bytes") from err
+                out[key] = _parse_value(text)
+    if out.get("NAXIS", 0) > 9:  # NAXISn beyond STRUCTURAL's: parse everything
+        return dict(_parse_cards(cards))
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _padded(keys: frozenset[str]) -> frozenset[bytes]:
+    """``keys`` and `STRUCTURAL` as 8-byte keyword fields (NumPy's "S8" drops trailing
+    NULs, not blanks)."""
+    return frozenset(k.ljust(8).encode("ascii") for k in keys | STRUCTURAL if len(k) <= 8)
 
 
 def _find_end(raw: bytes, start: int) -> int:
@@ -258,7 +305,9 @@ def _data_size(header: dict[str, Any]) -> int:
     return abs(bitpix) // 8 * gcount * (pcount + math.prod(dims))
 
 
-def scan(raw: bytes, max_hdus: int | None = None) -> list[HduInfo]:
+def scan(
+    raw: bytes, max_hdus: int | None = None, primary_keys: frozenset[str] | None = None
+) -> list[HduInfo]:
     """Parse the headers of the first ``max_hdus`` HDUs (all when None).
 
     Parameters
@@ -267,6 +316,9 @@ def scan(raw: bytes, max_hdus: int | None = None) -> list[HduInfo]:
         File contents.
     max_hdus : int, optional
         Stop after this many HDUs; the list is shorter when the file has fewer.
+    primary_keys : frozenset of str, optional
+        Parse only these (and the structural) keywords of the primary header (see
+        `parse_header`); all when None. Extension headers are always parsed whole.
 
     Returns
     -------
@@ -290,7 +342,7 @@ def scan(raw: bytes, max_hdus: int | None = None) -> list[HduInfo]:
             break  # end of file, or zero/blank padding after the last HDU
         if infos and raw[pos : pos + 9] != b"XTENSION=":
             raise FitsUnsupported(f"bytes after HDU {len(infos) - 1} are not an XTENSION")
-        header, data_start = parse_header(raw, pos)
+        header, data_start = parse_header(raw, pos, None if infos else primary_keys)
         size = _data_size(header)
         if size and data_start + size > n:
             raise FitsFormatError(
@@ -410,8 +462,10 @@ def decode(raw: bytes, info: HduInfo) -> Any:
     raise FitsUnsupported(f"XTENSION={xtension!r}")
 
 
-def _read_hdus_fast(raw: bytes, max_hdus: int | None) -> list[Hdu]:
-    return [Hdu(info.header, decode(raw, info)) for info in scan(raw, max_hdus)]
+def _read_hdus_fast(
+    raw: bytes, max_hdus: int | None, primary_keys: frozenset[str] | None = None
+) -> list[Hdu]:
+    return [Hdu(info.header, decode(raw, info)) for info in scan(raw, max_hdus, primary_keys)]
 
 
 def _astropy_header(header: Any) -> dict[str, Any]:
@@ -466,7 +520,12 @@ def _read_hdus_astropy(raw: bytes, max_hdus: int | None) -> list[Hdu]:
     return out
 
 
-def read_hdus(raw: bytes, max_hdus: int | None = None, backend: Backend = "auto") -> list[Hdu]:
+def read_hdus(
+    raw: bytes,
+    max_hdus: int | None = None,
+    backend: Backend = "auto",
+    primary_keys: frozenset[str] | None = None,
+) -> list[Hdu]:
     """Headers and data of the first ``max_hdus`` HDUs.
 
     Parameters
@@ -479,6 +538,11 @@ def read_hdus(raw: bytes, max_hdus: int | None = None, backend: Backend = "auto"
         "fast": the hand parser only (raises `FitsUnsupported` on what it does not handle);
         "astropy": ``astropy.io.fits`` only; "auto": fast, falling back to astropy on
         `FitsUnsupported`.
+    primary_keys : frozenset of str, optional
+        The primary header keywords the caller reads; the fast parser looks at no other
+        (beyond the structural ones), so a card it cannot parse elsewhere in that header
+        does not send the file to astropy. Whole headers come back from astropy. All
+        keywords when None.
 
     Returns
     -------
@@ -496,7 +560,7 @@ def read_hdus(raw: bytes, max_hdus: int | None = None, backend: Backend = "auto"
     if backend not in ("auto", "fast"):
         raise InputError(f"unknown backend {backend!r}")
     try:
-        return _read_hdus_fast(raw, max_hdus)
+        return _read_hdus_fast(raw, max_hdus, primary_keys)
     except FitsUnsupported:
         if backend == "fast":
             raise

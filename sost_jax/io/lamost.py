@@ -42,6 +42,10 @@ _FLOAT_KEYS = {
     "snr_z": "SNRZ",
 }
 _STR_KEYS = {"class": "CLASS", "subclass": "SUBCLASS"}
+HEADER_KEYS = frozenset(
+    ("OBSID", "TELESCOP", "VACUUM", "HELIO", *_FLOAT_KEYS.values(), *_STR_KEYS.values())
+)
+"""Primary-header keywords the LAMOST reader (`lamost_meta`, format detection) reads."""
 
 
 def file_stem(path: str | PathLike[str]) -> str:
@@ -176,7 +180,7 @@ def spectrum_from_arrays(
 def lamost_from_bytes(raw: bytes, path: str | PathLike[str], backend: Backend = "auto") -> Spectrum:
     """Like `read_lamost`, from file contents already in memory (decompressed)."""
     try:
-        hdus = fitsfast.read_hdus(raw, 2, backend)
+        hdus = fitsfast.read_hdus(raw, 2, backend, HEADER_KEYS)
     except (FitsFormatError, FitsUnsupported, ValueError) as err:
         raise ReadError(f"{path}: {err}") from err
     return lamost_from_hdus(hdus, path)
