@@ -88,6 +88,28 @@ def test_resample_rows_with_their_own_wavelengths_match_single_calls():
         np.testing.assert_allclose(iv[i], iv1[0], rtol=1e-6)
 
 
+@pytest.mark.parametrize("own_grids", [False, True])
+def test_resample_in_passes_equals_each_row_alone(own_grids: bool) -> None:
+    """A chunk longer than one pass (`ROWS_PER_PASS`) gives, row for row, what each spectrum
+    resampled alone gives: shared or per-row input grids, per-row output grids."""
+    from sost_jax.preprocess.resample import ROWS_PER_PASS
+
+    rng = np.random.default_rng(4)
+    n = 2 * ROWS_PER_PASS + 5
+    base = np.geomspace(4000.0, 6000.0, 400)
+    waves = base[None, :] * (1 + rng.normal(0, 1e-4, (n, 1))) if own_grids else base
+    flux = rng.normal(1, 0.1, (n, 400)).astype(np.float32)
+    ivar = rng.uniform(0.5, 2, (n, 400)).astype(np.float32)
+    ivar[rng.random((n, 400)) < 0.02] = 0.0
+    new = np.linspace(4100.0, 5900.0, 250)[None, :] * (1 + rng.normal(0, 1e-4, (n, 1)))
+    f, iv = resample(waves, flux, ivar, new)
+    for i in range(n):
+        w = waves[i] if own_grids else waves
+        f1, iv1 = resample(w, flux[i : i + 1], ivar[i : i + 1], new[i])
+        np.testing.assert_array_equal(f[i], f1[0])
+        np.testing.assert_array_equal(iv[i], iv1[0])
+
+
 def test_shared_grid_in_each_observed_frame_equals_rest_frame_rows():
     """The one-interpolation rest frame (the grid moved into each spectrum's observed frame,
     one shared input grid) gives what shifting each spectrum's own wavelengths gives."""

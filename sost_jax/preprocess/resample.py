@@ -73,6 +73,34 @@ def resample(
     new_wave = np.asarray(new_wave, dtype=np.float64)
     if new_wave.ndim == 2 and new_wave.shape[0] != n:
         raise InputError(f"new_wave has shape {new_wave.shape}; expected ({n}, P_out)")
+    if n <= ROWS_PER_PASS:
+        return _resample_rows(wave, flux, ivar, new_wave)
+    new_flux = np.empty((n, new_wave.shape[-1]), np.float32)
+    new_ivar = np.empty_like(new_flux)
+    for lo in range(0, n, ROWS_PER_PASS):
+        rows = slice(lo, lo + ROWS_PER_PASS)
+        new_flux[rows], new_ivar[rows] = _resample_rows(
+            wave if wave.ndim == 1 else wave[rows],
+            flux[rows],
+            ivar[rows],
+            new_wave if new_wave.ndim == 1 else new_wave[rows],
+        )
+    return new_flux, new_ivar
+
+
+#: Spectra resampled per pass. Each pass makes ~25 array operations over its rows; at 32 x
+#: 4800 pixels their temporaries (~50 bytes per pixel) stay in cache: on one core, 256 mock
+#: LAMOST spectra took 104 us each in passes of 32 against 126 in one pass (median of 12
+#: alternating runs, CPU time).
+ROWS_PER_PASS = 32
+
+
+def _resample_rows(
+    wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray, new_wave: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`resample` of checked arrays: wave [P_in] or [n, P_in] float64, flux and ivar
+    [n, P_in] float32, new_wave [P_out] or [n, P_out] float64."""
+    n, p_in = flux.shape
     pos = _fractional_positions(wave, new_wave)
     if pos.shape[0] != n:
         pos = np.broadcast_to(pos, (n, pos.shape[1]))
