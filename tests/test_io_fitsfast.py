@@ -87,6 +87,14 @@ def test_primary_keys_parse_only_those_cards(tmp_path: Path) -> None:
         fitsfast.read_hdus(bytes(raw), 2, backend="fast", primary_keys=keys | {"TELESCOP"})
 
 
+@pytest.mark.parametrize("keys", [None, frozenset(("OBSID",))])
+def test_non_integer_naxis_is_a_format_error(keys: frozenset[str] | None) -> None:
+    """Whole or keyed, a header whose NAXIS is not an integer is reported as damaged."""
+    raw = _header_bytes([_card("SIMPLE", "T"), _card("BITPIX", "8"), _card("NAXIS", "'two'")])
+    with pytest.raises(FitsFormatError, match="NAXIS"):
+        fitsfast.scan(raw, 1, keys)
+
+
 def test_complex_value_is_unsupported() -> None:
     raw = _header_bytes([_card("SIMPLE", "T"), _card("CPLX", "(1.0, 2.0)")])
     with pytest.raises(FitsUnsupported):

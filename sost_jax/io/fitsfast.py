@@ -254,7 +254,8 @@ def _parse_some_cards(cards: bytes, keys: frozenset[str]) -> dict[str, Any]:
                 except UnicodeDecodeError as err:
                     raise FitsUnsupported("non-ASCII header bytes") from err
                 out[key] = _parse_value(text)
-    if out.get("NAXIS", 0) > 9:  # NAXISn beyond STRUCTURAL's: parse everything
+    naxis = out.get("NAXIS")
+    if isinstance(naxis, int) and naxis > 9:  # NAXISn beyond STRUCTURAL's: parse everything
         return dict(_parse_cards(cards))
     return out
 
