@@ -10,7 +10,9 @@ temporary prepared store, and `sost-jax infer` end to end (`sost_jax.catalogue.i
 mock LAMOST FITS files -> read, rest frame, resample, normalise -> match -> catalogue FITS +
 CSV) on the LAMOST grid, three times, each run next to a run of the bare matcher and one of
 the reading + normalising half alone (``infer_fraction_of_matcher``: the median ratio).
-Random template flux: the cost of chi2 does not depend on the values.
+Random template flux: the cost of chi2 does not depend on the values. The two products are
+also timed through NumPy's BLAS, with its own square-matmul peak (``numpy_*`` keys), to show
+whether a BLAS call beats XLA's dot at these shapes.
 
     python benchmarks/match.py [--quick] [--templates 2413] [--pixels 4800]
                                [--n 2000 5000 10000 20000] [--chunk 2000] [--naive-n 50]
@@ -39,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "match.json"
 sys.path.insert(0, str(HERE))
 
-from peak import jax_matmul_peak, write_result  # noqa: E402
+from peak import jax_matmul_peak, numpy_matmul_peak, write_result  # noqa: E402
 
 from sost_jax.catalogue import InferSettings, infer_store  # noqa: E402
 from sost_jax.library import Library  # noqa: E402
@@ -111,6 +113,20 @@ def bare_products_gflops(flux, weight, templates, repeats: int = 5) -> float:
         t0 = time.perf_counter()
         jax.block_until_ready(both(o, w))
         best = min(best, time.perf_counter() - t0)
+    return 4.0 * flux.shape[0] * flux.shape[1] * templates.shape[0] / best / 1e9
+
+
+def numpy_bare_products_gflops(flux, weight, templates, repeats: int = 5) -> float:
+    """GFLOP/s of the same two products through NumPy's BLAS (float32 ``@``), to see
+    whether a BLAS call beats XLA's dot at these shapes."""
+    st = np.ascontiguousarray(templates.T)
+    s2t = np.ascontiguousarray((templates * templates).T)
+    best = np.inf
+    for rep in range(repeats + 1):  # the first call warms the BLAS threads, untimed
+        t0 = time.perf_counter()
+        _ = (weight * flux) @ st, weight @ s2t
+        if rep:
+            best = min(best, time.perf_counter() - t0)
     return 4.0 * flux.shape[0] * flux.shape[1] * templates.shape[0] / best / 1e9
 
 
@@ -221,6 +237,11 @@ def print_table(r: dict[str, Any]) -> None:
         f"{100 * r['bare_products_fraction_of_peak']:>8.1f}{'':>12}   (the two products alone)"
     )
     print(
+        f"{'NumPy':>8}{'':>9}{'':>12}{r['numpy_bare_products_gflops_per_s']:>10.1f}"
+        f"{100 * r['numpy_bare_products_gflops_per_s'] / r['peak_gflops_per_s']:>8.1f}"
+        f"{'':>12}   (the same two products through NumPy's BLAS)"
+    )
+    print(
         f"{'naive':>8}{r['naive_seconds']:>9.2f}{r['naive_spectra_per_s']:>12.1f}"
         f"{r['naive_gflops_per_s']:>10.2f}{'':>8}{'':>12}   (NumPy broadcasting, "
         f"N = {r['naive_n']})"
@@ -272,6 +293,7 @@ def main() -> None:
     print("measuring the float32 matmul peak ...", flush=True)
     with jax.default_matmul_precision("highest"):  # the matcher's precision
         peak = jax_matmul_peak(args.peak_sizes)
+    numpy_peak = numpy_matmul_peak(args.peak_sizes)
 
     templates, labels = random_library(args.templates, args.pixels)
     flux, weight = random_targets(args.chunk, args.pixels)
@@ -280,6 +302,7 @@ def main() -> None:
     matcher(flux, weight, pad_to=args.chunk)  # compile
     compile_seconds = time.perf_counter() - t0
     bare = bare_products_gflops(flux, weight, templates)
+    numpy_bare = numpy_bare_products_gflops(flux, weight, templates)
     seconds, rss = [], []
     for n in args.n:
         print(f"matcher: N = {n} ...", flush=True)
@@ -322,6 +345,10 @@ def main() -> None:
         "bare_products_gflops_per_s": bare,
         "bare_products_fraction_of_peak": bare / peak,
         "fraction_of_bare_products": rate * flop / 1e9 / bare,
+        "numpy_bare_products_gflops_per_s": numpy_bare,
+        "numpy_vs_xla_bare_products": numpy_bare / bare,
+        "numpy_peak_gflops_per_s": numpy_peak,
+        "numpy_bare_products_fraction_of_numpy_peak": numpy_bare / numpy_peak,
         "compile_seconds": compile_seconds,
         "naive_n": args.naive_n,
         "naive_seconds": naive_seconds,

@@ -1,4 +1,5 @@
-"""The machine's float32 matrix-multiply peak, measured with XLA (and torch, if installed).
+"""The machine's float32 matrix-multiply peak, measured with XLA, NumPy's BLAS and torch
+(if installed).
 
     python benchmarks/peak.py [--sizes 2048 4096] [--repeats 3]
 
@@ -42,6 +43,21 @@ def jax_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> fl
     return best
 
 
+def numpy_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> float:
+    """Best float32 ``a @ b`` rate of NumPy's BLAS on square matrices, GFLOP/s."""
+    best = 0.0
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        a @ b
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def torch_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> float | None:
     """Best float32 ``torch.mm`` rate on square matrices, GFLOP/s; None without torch."""
     try:
@@ -75,6 +91,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"XLA   float32 matmul peak: {jax_matmul_peak(args.sizes, args.repeats):8.1f} GFLOP/s")
+    numpy_peak = numpy_matmul_peak(args.sizes, args.repeats)
+    print(f"NumPy float32 matmul peak: {numpy_peak:8.1f} GFLOP/s")
     torch_peak = torch_matmul_peak(args.sizes, args.repeats)
     if torch_peak is not None:
         print(f"torch float32 matmul peak: {torch_peak:8.1f} GFLOP/s")

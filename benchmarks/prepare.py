@@ -11,6 +11,10 @@ in the same run:
   writing it to a store. Their limit is cores / (sum of the parts' seconds per
   spectrum): what the pipeline would reach with perfect overlap and no hand-off cost;
   ``fraction_of_parts_limit`` is how close it comes.
+- the same parts measured on every core at once (one pinned child per core, timing at the
+  same moment): what the cores give when all of them work, which on shared or virtual
+  machines is less than cores x one core alone (``parts_slowdown_all_cores_busy``);
+  ``fraction_of_parts_limit_all_cores_busy`` is the pipeline against that limit.
 - a straightforward per-spectrum version: astropy reading, np.interp resampling, and
   scipy's smoothing-spline normalisation with 3 clipping passes.
 
@@ -83,9 +87,13 @@ def check_like_real(mock_path: str) -> str:
     return "ok (HDUs, columns, formats, meta keys, log-lambda step)"
 
 
-def parts_on_one_core(folder: Path, n: int, chunk: int = 256) -> dict[str, float]:
+def parts_on_one_core(
+    folder: Path, n: int, chunk: int = 256, start: Path | None = None
+) -> dict[str, float]:
     """Microseconds per spectrum of each part alone, in this process pinned to one core
-    (called in a child: ``--parts-of``). Best of two passes over the same ``n`` files."""
+    (called in a child, `_parts_children`). Best of two passes over the same ``n`` files.
+    With ``start``: after compiling, touch ``start`` + ".ready" and wait for ``start``
+    before timing (children on several cores then run their passes at the same time)."""
     from sost_jax.memory import keep_freed_memory
     from sost_jax.prepare import _normalised, read_to_grid
 
@@ -96,6 +104,10 @@ def parts_on_one_core(folder: Path, n: int, chunk: int = 256) -> dict[str, float
     settings = PrepareSettings()
     chunks = [paths[lo : lo + chunk] for lo in range(0, len(paths), chunk)]
     _normalised(read_to_grid(chunks[0], settings), settings)  # compile
+    if start is not None:
+        Path(f"{start}.ready.{os.getpid()}").touch()
+        while not start.exists():
+            time.sleep(0.01)
     best: dict[str, float] = {}
 
     def timed(name: str, fn, items):
@@ -122,17 +134,37 @@ def parts_on_one_core(folder: Path, n: int, chunk: int = 256) -> dict[str, float
     return best
 
 
-def _parts_child(folder: Path, n: int) -> dict[str, float]:
-    """`parts_on_one_core` in a fresh process pinned to one core before JAX starts."""
-    code = (
-        "import os, sys, json; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r}); import prepare; "
-        f"print(json.dumps(prepare.parts_on_one_core(prepare.Path({str(folder)!r}), {n})))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"the one-core parts run failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _parts_children(folder: Path, n: int, cores: list[int]) -> list[dict[str, float]]:
+    """`parts_on_one_core` in one fresh process per core of ``cores`` (each pinned before
+    JAX starts), timing at the same moment: one core alone, or every core busy at once."""
+    with tempfile.TemporaryDirectory(prefix="sost_bench_start_") as sync:
+        start = Path(sync) / "start"
+        procs = []
+        for core in cores:
+            code = (
+                f"import os, sys, json; os.sched_setaffinity(0, {{{core}}}); "
+                f"sys.path.insert(0, {str(Path(__file__).parent)!r}); import prepare; "
+                f"print(json.dumps(prepare.parts_on_one_core(prepare.Path({str(folder)!r}), "
+                f"{n}, start=prepare.Path({str(start)!r}))))"
+            )
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        while len(list(Path(sync).glob("start.ready.*"))) < len(procs):
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.01)
+        start.touch()
+        outs = [p.communicate() for p in procs]
+    for proc, (_, err) in zip(procs, outs, strict=True):
+        if proc.returncode != 0:
+            raise RuntimeError(f"a parts run failed:\n{err[-3000:]}")
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
 
 
 def main() -> None:
@@ -160,7 +192,8 @@ def main() -> None:
 
         # Pipeline and parts alternate, so that a slow spell of a shared machine touches
         # both; the fraction is the median of the pairs' ratios.
-        rates, limits, all_parts = [], [], []
+        rates, limits, busy_limits, all_parts = [], [], [], []
+        cores = sorted(os.sched_getaffinity(0))
         for r in range(args.repeats):
             t0 = time.perf_counter()
             store = prepare_files(
@@ -170,12 +203,17 @@ def main() -> None:
             assert len(store) == len(paths), store.failures()[:3]
             if r + 1 < args.repeats:  # keep the disk's write-back queue short
                 shutil.rmtree(tmp / f"store{r}")
-            all_parts.append(_parts_child(tmp / "fits", min(args.n, 2048)))
-            limits.append((os.cpu_count() or 1) / (sum(all_parts[-1].values()) * 1e-6))
+            n_parts = min(args.n, 2048)
+            all_parts.append(_parts_children(tmp / "fits", n_parts, cores[:1])[0])
+            limits.append(len(cores) / (sum(all_parts[-1].values()) * 1e-6))
+            busy = _parts_children(tmp / "fits", n_parts, cores)
+            busy_limits.append(sum(1 / (sum(p.values()) * 1e-6) for p in busy))
         ours = float(np.median(rates))
         parts = {k: float(np.median([p[k] for p in all_parts])) for k in all_parts[0]}
         parts_limit = float(np.median(limits))
         fraction = float(np.median(np.array(rates) / np.array(limits)))
+        busy_limit = float(np.median(busy_limits))
+        busy_fraction = float(np.median(np.array(rates) / np.array(busy_limits)))
 
         sub = paths[: args.n_straightforward]
         t0 = time.perf_counter()
@@ -195,6 +233,9 @@ def main() -> None:
             round(a / b, 3) for a, b in zip(rates, limits, strict=True)
         ],
         **{f"part_{k}_us_per_spectrum_one_core": round(v, 1) for k, v in parts.items()},
+        "parts_limit_all_cores_busy_spectra_per_s": round(busy_limit, 1),
+        "fraction_of_parts_limit_all_cores_busy": round(busy_fraction, 3),
+        "parts_slowdown_all_cores_busy": round(parts_limit / busy_limit, 3),
         "speedup_vs_straightforward": round(ours / plain_rate, 1),
         "straightforward_spectra_per_s": round(plain_rate, 2),
         "spectra_per_s_min": round(min(rates), 1),
