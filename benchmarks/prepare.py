@@ -92,7 +92,7 @@ def parts_on_one_core(
 ) -> dict[str, float]:
     """Microseconds per spectrum of each part alone, in this process pinned to one core
     (called in a child, `_parts_children`). Best of two passes over the same ``n`` files.
-    With ``start``: after compiling, touch ``start`` + ".ready" and wait for ``start``
+    With ``start``: after compiling, touch ``start`` + ".ready.<pid>" and wait for ``start``
     before timing (children on several cores then run their passes at the same time)."""
     from sost_jax.memory import keep_freed_memory
     from sost_jax.prepare import _normalised, read_to_grid
