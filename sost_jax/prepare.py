@@ -1,9 +1,11 @@
 """Files or arrays -> a prepared store: rest frame, common grid, resolution, normalisation.
 
 Reading, air/vacuum, rest-frame shift, resampling and degrading (NumPy) and the batched,
-jit-compiled normalisation run in reader processes, chunk by chunk, while the calling process
-writes (or matches) the chunks finished before (see `iter_prepared`). Finished shards are
-written atomically, so an interrupted preparation resumes where it stopped. A file that cannot
+jit-compiled normalisation run in reader processes, chunk by chunk. Preparing a store, the
+readers write each chunk's rows straight into its shard's files and the calling process only
+completes the shards (labels, metadata); matching, the chunks come back to the caller
+(`iter_prepared`). Finished shards appear atomically, so an interrupted preparation resumes
+where it stopped. A file that cannot
 be used is skipped and listed with its reason in the store; it never stops the run.
 """
 
@@ -40,7 +42,7 @@ from sost_jax.preprocess import (
 )
 from sost_jax.settings import from_mapping
 from sost_jax.spectra import RawSpectrum, ReadError
-from sost_jax.store import PreparedStore, StoreWriter
+from sost_jax.store import PreparedStore, StoreWriter, write_rows
 
 _MEDIA = ("vacuum", "air")
 
@@ -396,34 +398,37 @@ def prepare_files(
     }
     writer = StoreWriter(out_dir, settings.wave, info, n_shards=-(-len(paths) // shard_size))
     done = writer.done_shards()
-    tasks = [
-        (s, paths[lo : min(lo + chunk_size, hi)])
-        for s, hi0 in enumerate(range(0, len(paths), shard_size))
-        if s not in done
-        for hi in [min(hi0 + shard_size, len(paths))]
-        for lo in range(hi0, hi, chunk_size)
-    ]
-    chunks_per_shard = collections.Counter(s for s, _ in tasks)
+    todo = [s for s in range(-(-len(paths) // shard_size)) if s not in done]
+    folders = {s: str(writer.clear_partial(s)) for s in todo}
+    tasks = []  # ((shard, first row), (paths, settings, reader, folder, first row, capacity))
+    for s in todo:
+        lo_s, hi_s = s * shard_size, min((s + 1) * shard_size, len(paths))
+        for lo in range(lo_s, hi_s, chunk_size):
+            chunk = paths[lo : min(lo + chunk_size, hi_s)]
+            args = (chunk, settings, reader, folders[s], lo - lo_s, hi_s - lo_s)
+            tasks.append(((s, lo - lo_s), args))
+    chunks_per_shard = collections.Counter(s for (s, _), _ in tasks)
     bar = tqdm(
         total=len(paths),
-        initial=len(paths) - sum(len(c) for _, c in tasks),
+        initial=len(paths) - sum(len(args[0]) for _, args in tasks),
         unit="spec",
         disable=not progress,
         desc="prepare",
         smoothing=0.1,
     )
-    pending: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
-    # Shards are written by a thread (NumPy's file writes release the interpreter lock), one
-    # at a time, so that this loop keeps taking chunks from the readers meanwhile.
+    pending: dict[int, list[tuple[int, dict[str, Any]]]] = collections.defaultdict(list)
+    # The readers write their rows into the shard's files; this process completes each shard
+    # (labels, metadata, dropping the rows of skipped files) in a thread, one at a time, so
+    # that this loop keeps taking chunks from the readers meanwhile.
     with ThreadPoolExecutor(1) as disk:
         writing: Future | None = None
-        for shard, part in iter_prepared(tasks, settings, labels, reader, workers):
-            pending[shard].append(part)
+        for (shard, first), part in in_readers(prepare_chunk_into, tasks, workers):
+            pending[shard].append((first, part))
             bar.update(len(part["meta"]) + len(part["failures"]))
             if len(pending[shard]) == chunks_per_shard[shard]:
                 if writing is not None:
                     writing.result()
-                writing = disk.submit(_write_shard, writer, shard, pending.pop(shard))
+                writing = disk.submit(_finish_shard, writer, shard, pending.pop(shard), labels)
         if writing is not None:
             writing.result()
     bar.close()
@@ -461,14 +466,14 @@ def iter_prepared(
 
     Reader processes read, grid and normalise whole chunks (`prepare_chunk`), up to
     ``2 * workers`` chunks ahead of the caller, which only attaches labels and consumes them
-    (writes a store, or matches). Processes, not threads: reading FITS headers is Python
-    work that threads serialise on the interpreter lock, and the normalisation in the
-    calling process competed with the readers for the cores (measured on 2 cores: 2200
-    spectra/s with reader threads, 1900-2700 with reader processes normalising in the
-    caller, 3300-3900 normalising in the readers). The readers are loky's reusable
-    processes: started (JAX imported, the normalisation compiled or loaded from the
-    persistent cache) by the first call in a process, kept for the next calls, and ended
-    after ``READER_IDLE_S`` idle seconds.
+    (matches them; `prepare_files` has the readers write them instead). Processes, not
+    threads: reading FITS headers is Python work that threads serialise on the interpreter
+    lock, and the normalisation in the calling process competed with the readers for the
+    cores (measured on 2 cores: 2200 spectra/s with reader threads, 1900-2700 with reader
+    processes normalising in the caller, 3300-3900 normalising in the readers). The readers
+    are loky's reusable processes: started (JAX imported, the normalisation compiled or
+    loaded from the persistent cache) by the first call in a process, kept for the next
+    calls, and ended after ``READER_IDLE_S`` idle seconds.
 
     Parameters
     ----------
@@ -483,23 +488,34 @@ def iter_prepared(
         ``flux``, ``weight`` [n, P] float32 (normalised), ``labels`` [n, 3] float32,
         ``meta`` (n dicts) of the usable files, and ``failures`` (path, reason).
     """
+    calls = ((key, (chunk, settings, reader)) for key, chunk in tasks)
+    for key, part in in_readers(prepare_chunk, calls, workers):
+        yield key, {**part, "labels": _labels_of(part["meta"], labels)}
+
+
+def in_readers(
+    fn: Callable[..., Any], calls: Iterable[tuple[Any, tuple]], workers: int | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """``(key, fn(*args))`` for each ``(key, args)`` of ``calls``, in order, computed by the
+    reader processes up to ``2 * workers`` calls ahead of the caller (see `iter_prepared`);
+    ``workers=0`` (or a single call) computes them here."""
     workers = _default_workers() if workers is None else workers
-    tasks = list(tasks)
-    if workers == 0 or len(tasks) < 2:
-        for key, chunk in tasks:
-            yield key, _with_labels(prepare_chunk(chunk, settings, reader), labels)
+    calls = list(calls)
+    if workers == 0 or len(calls) < 2:
+        for key, args in calls:
+            yield key, fn(*args)
         return
     pool = loky.get_reusable_executor(workers, timeout=READER_IDLE_S, initializer=_start_reader)
     window: collections.deque[tuple[Any, Future]] = collections.deque()
     try:
-        for key, chunk in tasks:
-            window.append((key, pool.submit(prepare_chunk, chunk, settings, reader)))
+        for key, args in calls:
+            window.append((key, pool.submit(fn, *args)))
             if len(window) > 2 * workers:
                 k, fut = window.popleft()
-                yield k, _with_labels(fut.result(), labels)
+                yield k, fut.result()
         while window:
             k, fut = window.popleft()
-            yield k, _with_labels(fut.result(), labels)
+            yield k, fut.result()
     except BrokenProcessPool as err:
         raise RuntimeError(
             f"a reader process died ({err}); finished parts are kept, run again to resume "
@@ -539,14 +555,56 @@ def prepare_chunk(
     return _normalised(read_to_grid(paths, settings, reader), settings)
 
 
-def _with_labels(part: dict[str, Any], labels: Mapping[str, Sequence[float]] | None) -> dict:
-    """``part`` with ``labels`` [n, 3] float32 looked up by id (NaN where unknown)."""
-    lab = np.full((len(part["meta"]), 3), np.nan, np.float32)
+def prepare_chunk_into(
+    paths: Sequence[str],
+    settings: PrepareSettings,
+    reader: str,
+    folder: str,
+    first: int,
+    capacity: int,
+) -> dict[str, Any]:
+    """`prepare_chunk`, its flux and weight written as rows ``first`` on of the shard being
+    written in ``folder`` (`sost_jax.store.write_rows`, ``capacity`` rows).
+
+    Returns
+    -------
+    dict with ``meta`` (n dicts) and ``failures`` (path, reason): what the caller needs to
+    complete the shard (`StoreWriter.finish_shard`), without the pixels.
+    """
+    part = prepare_chunk(paths, settings, reader)
+    for name in ("flux", "weight"):
+        write_rows(folder, name, part[name], first, capacity)
+    return {"meta": part["meta"], "failures": part["failures"]}
+
+
+def _labels_of(
+    metas: Sequence[Mapping[str, Any]], labels: Mapping[str, Sequence[float]] | None
+) -> np.ndarray:
+    """float32 [n, 3] ``labels`` looked up by each meta's id (NaN where unknown)."""
+    lab = np.full((len(metas), 3), np.nan, np.float32)
     if labels is not None:
-        for i, m in enumerate(part["meta"]):
+        for i, m in enumerate(metas):
             if str(m.get("id")) in labels:
                 lab[i] = labels[str(m["id"])]
-    return {**part, "labels": lab}
+    return lab
+
+
+def _finish_shard(
+    writer: StoreWriter,
+    shard: int,
+    parts: Sequence[tuple[int, Mapping[str, Any]]],
+    labels: Mapping[str, Sequence[float]] | None,
+) -> None:
+    """Complete a shard whose chunks (first row, `prepare_chunk_into` result) are all in."""
+    parts = sorted(parts, key=lambda p: p[0])
+    metas = [m for _, p in parts for m in p["meta"]]
+    writer.finish_shard(
+        shard,
+        [(first, len(p["meta"])) for first, p in parts],
+        _labels_of(metas, labels),
+        meta_columns(metas),
+        [f for _, p in parts for f in p["failures"]],
+    )
 
 
 def _write_shard(writer: StoreWriter, shard: int, parts: Sequence[Mapping[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -49,6 +50,80 @@ def shards_on_disk(root: str | os.PathLike) -> list[int]:
     """Indices of the complete shards of a store, sorted (unfinished ones have a suffix)."""
     folder = Path(root) / "shards"
     return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def partial_dir(root: str | os.PathLike, index: int) -> Path:
+    """Folder a shard is written into before it appears (renamed) as complete."""
+    return Path(root) / "shards" / f"{shard_name(index)}.partial"
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """The ``.npy`` header (format 1.0) of a C-ordered array."""
+    buf = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(buf, {**header, "shape": tuple(shape)})
+    return buf.getvalue()
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        done = os.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
+
+
+def write_rows(
+    folder: str | os.PathLike, name: str, rows: np.ndarray, offset: int, capacity: int
+) -> None:
+    """Write ``rows`` [n, ...] as rows ``offset`` to ``offset + n`` of ``folder/name.npy``, an
+    array of ``capacity`` rows created by the first write. Processes may write disjoint rows
+    of one file at the same time (reader processes put their chunks straight into the shard
+    being written, so that only metadata crosses between processes); `StoreWriter.
+    finish_shard` then drops the unwritten rows and fixes the header's shape."""
+    rows = np.ascontiguousarray(rows)
+    header = _npy_header((capacity, *rows.shape[1:]), rows.dtype)
+    row_bytes = rows[:1].nbytes
+    fd = os.open(Path(folder) / f"{name}.npy", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        _pwrite_all(fd, memoryview(header), 0)  # the same bytes from every writer
+        _pwrite_all(fd, memoryview(rows.reshape(-1)).cast("B"), len(header) + offset * row_bytes)
+    finally:
+        os.close(fd)
+
+
+_MOVE_BYTES = 8 << 20
+"""Bytes `_compact` moves at a time."""
+
+
+def _compact(path: Path, spans: Sequence[tuple[int, int]], n_pixels: int) -> None:
+    """Make the ``.npy`` file written by `write_rows` hold exactly the rows of ``spans``
+    [(first row, n)], in order (an absent file: no rows were written)."""
+    if not path.exists():
+        np.save(path, np.zeros((0, n_pixels), np.float32))
+        return
+    with open(path, "r+b") as fh:
+        np.lib.format.read_magic(fh)  # format 1.0: written by write_rows
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        start = fh.tell()
+        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        step = max(1, _MOVE_BYTES // row_bytes)  # rows moved at a time
+        kept = 0
+        for first, n in spans:
+            if first != kept:  # move the span down, each block read before it is written
+                for lo in range(0, n, step):
+                    fh.seek(start + (first + lo) * row_bytes)
+                    block = fh.read(min(step, n - lo) * row_bytes)
+                    fh.seek(start + (kept + lo) * row_bytes)
+                    fh.write(block)
+            kept += n
+        header = _npy_header((kept, *shape[1:]), dtype)
+        if len(header) == start:
+            fh.seek(0)
+            fh.write(header)
+            fh.truncate(start + kept * row_bytes)
+            return
+        fh.seek(start)
+        data = np.frombuffer(fh.read(kept * row_bytes), dtype).reshape(kept, *shape[1:])
+    np.save(path, data)  # a header of another length (not met with 4-5 digit sizes)
 
 
 class StoreWriter:
@@ -128,25 +203,58 @@ class StoreWriter:
                 f"shard arrays disagree: flux {np.shape(flux)}, weight {np.shape(weight)}, "
                 f"labels {np.shape(labels)}, grid of {self.wave.size} pixels"
             )
+        folder = self.clear_partial(index)
+        write_rows(folder, "flux", np.asarray(flux, dtype=np.float32), 0, n)
+        write_rows(folder, "weight", np.asarray(weight, dtype=np.float32), 0, n)
+        self.finish_shard(index, [(0, n)], labels, meta, failures)
+
+    def clear_partial(self, index: int) -> Path:
+        """An empty folder for shard ``index`` to be written into (`write_rows`), in place of
+        whatever an interrupted run left there."""
+        folder = partial_dir(self.root, index)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        return folder
+
+    def finish_shard(
+        self,
+        index: int,
+        spans: Sequence[tuple[int, int]],
+        labels: np.ndarray,
+        meta: Mapping[str, Sequence | np.ndarray],
+        failures: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Complete shard ``index`` from the flux and weight rows written into its partial
+        folder (`clear_partial`, `write_rows`): make it appear, atomically.
+
+        Parameters
+        ----------
+        spans : list of (first row, number of rows)
+            The rows written, in shard order; the rows between spans (room left for inputs
+            that were skipped) are dropped, moving later rows down within the file.
+        labels, meta, failures
+            As `write_shard`, for the ``sum(n for _, n in spans)`` rows kept.
+        """
+        n = sum(k for _, k in spans)
+        if np.shape(labels) != (n, 3):
+            raise InputError(f"labels have shape {np.shape(labels)}, expected ({n}, 3)")
         if "id" not in meta:
             raise InputError("shard meta needs an 'id' column")
         columns = {k: np.asarray(v) for k, v in meta.items()}
         for key, col in columns.items():
             if col.shape != (n,):
                 raise InputError(f"meta column {key!r} has shape {col.shape}, expected ({n},)")
-        final = self.root / "shards" / shard_name(index)
-        tmp = final.with_name(final.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        np.save(tmp / "flux.npy", np.asarray(flux, dtype=np.float32))
-        np.save(tmp / "weight.npy", np.asarray(weight, dtype=np.float32))
+        tmp = partial_dir(self.root, index)
+        for name in ("flux", "weight"):
+            _compact(tmp / f"{name}.npy", spans, self.wave.size)
         np.save(tmp / "labels.npy", np.asarray(labels, dtype=np.float32))
         np.savez(tmp / "meta.npz", **columns)
         with open(tmp / "failures.csv", "w", newline="") as fh:
             out = csv.writer(fh)
             out.writerow(["source", "reason"])
             out.writerows(failures)
+        final = self.root / "shards" / shard_name(index)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

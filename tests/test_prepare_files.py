@@ -71,6 +71,23 @@ def test_bad_files_are_listed_and_the_batch_goes_on(tmp_path, mock_files):
     assert abs(np.median(data["flux"][good]) - 1.0) < 0.05
 
 
+def test_bad_files_between_good_ones_leave_no_gap(tmp_path, mock_files):
+    """Readers write their chunks into the shard at the chunk's place; skipped files leave
+    room that the finished shard drops: rows as in a store of the good files alone."""
+    paths, labels = mock_files
+    bad = _bad_files(tmp_path, paths[0])
+    mixed = [p for pair in zip(paths[:4], bad, strict=True) for p in pair] + paths[4:]
+    kw = dict(labels=labels, progress=False, chunk_size=2)
+    store = prepare_files(mixed, tmp_path / "mixed", SETTINGS, workers=2, shard_size=7, **kw)
+    clean = prepare_files(paths, tmp_path / "clean", SETTINGS, workers=0, **kw)
+    assert len(store) == len(paths) and len(store.shards) == 3
+    assert set(dict(store.failures())) == set(bad)
+    np.testing.assert_array_equal(store.meta["id"], clean.meta["id"])
+    idx = np.arange(len(paths))
+    for key, want in clean.read(idx).items():  # normalised in other batches: to rounding
+        np.testing.assert_allclose(store.read(idx)[key], want, rtol=1e-5, err_msg=key)
+
+
 def test_threads_and_single_thread_agree_and_resume_is_exact(tmp_path, mock_files):
     paths, _ = mock_files
     one = prepare_files(paths, tmp_path / "a", SETTINGS, workers=0, progress=False, shard_size=4)

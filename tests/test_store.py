@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sost_jax.prepare import PrepareSettings, prepare_arrays
-from sost_jax.store import PreparedStore, StoreWriter
+from sost_jax.store import PreparedStore, StoreWriter, write_rows
 
 WAVE = np.linspace(4000.0, 5000.0, 64)
 
@@ -55,6 +55,34 @@ def test_blocks_of_rows_read_the_same_as_gathers(tmp_path):
         got = store.read(idx)
         for key, want in every.items():
             np.testing.assert_array_equal(got[key], want[np.asarray(idx)], err_msg=f"{key} {idx}")
+
+
+def test_rows_written_in_pieces_with_gaps_make_a_compact_shard(tmp_path, monkeypatch):
+    """Chunks written by several writers at their own offsets, with room left for skipped
+    inputs: the finished shard holds exactly the written rows, in order."""
+    import sost_jax.store
+
+    rng = np.random.default_rng(4)
+    shard = _shard(rng, 9, 0)
+    spans = [(0, 3), (4, 2), (6, 0), (9, 4)]  # rows 3, 7, 8 and 13 left empty
+    writer = StoreWriter(tmp_path, WAVE, {})
+    folder = writer.clear_partial(0)
+    for first, n in reversed(spans):  # in any order, as reader processes finish
+        lo = sum(k for f, k in spans if f < first)
+        for name in ("flux", "weight"):
+            write_rows(folder, name, shard[name][lo : lo + n], first, 14)
+    monkeypatch.setattr(sost_jax.store, "_MOVE_BYTES", 2 * WAVE.size * 4)  # 2 rows at a time
+    writer.finish_shard(0, spans, shard["labels"], shard["meta"])
+    store = PreparedStore(tmp_path)
+    got = store.read(np.arange(9))
+    for key in ("flux", "weight", "labels"):
+        np.testing.assert_array_equal(got[key], shard[key], err_msg=key)
+    assert np.load(tmp_path / "shards" / "00000" / "flux.npy").shape == (9, WAVE.size)
+    assert not (tmp_path / "shards" / "00000.partial").exists()
+    with pytest.raises(ValueError, match="labels have shape"):
+        writer.clear_partial(1)
+        write_rows(tmp_path / "shards" / "00001.partial", "flux", shard["flux"], 0, 9)
+        writer.finish_shard(1, [(0, 9)], shard["labels"][:5], shard["meta"])
 
 
 def test_partial_shard_is_invisible_and_settings_mismatch_refused(tmp_path):
