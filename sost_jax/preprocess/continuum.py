@@ -146,14 +146,21 @@ def _normalise_core(
     interval = local.shape[0]
     pad = n_int * interval - p
     good = (ivar > 0) & jnp.isfinite(flux) & jnp.isfinite(ivar)
-    n_good = jnp.maximum(good.sum(axis=1), 1).astype(flux.dtype)
+
+    def row_sum(x: jax.Array) -> jax.Array:
+        """[n, p] -> [n] as a product with ones: XLA:CPU fuses a row sum with the arithmetic
+        that feeds it into a slow reduction loop (one clipping pass took 12 us per spectrum
+        on one core with `.sum(axis=1)`, 5 us with this)."""
+        return x.astype(flux.dtype) @ jnp.ones(p, flux.dtype)
+
+    n_good = jnp.maximum(row_sum(good), 1.0)
     f_raw = jnp.where(good, flux, 0.0)
-    scale = f_raw.sum(axis=1) / n_good
+    scale = row_sum(f_raw) / n_good
     scale = jnp.where(scale > 0, scale, 1.0)
     f = f_raw / scale[:, None]
     if settings.weighting == "ivar":
         w0 = jnp.where(good, ivar, 0.0) * scale[:, None] ** 2
-        mean_w = w0.sum(axis=1, keepdims=True) / n_good[:, None]
+        mean_w = (row_sum(w0) / n_good)[:, None]
         w0 = w0 / jnp.maximum(mean_w, 1e-30)
     else:
         w0 = good.astype(flux.dtype)
@@ -185,8 +192,8 @@ def _normalise_core(
     cont = fit(w0)
     for _ in range(settings.n_iter):
         rel = jnp.where(good & (cont > 0), f / jnp.where(cont > 0, cont, 1.0) - 1.0, 0.0)
-        n_act = jnp.maximum(active.sum(axis=1), 1).astype(flux.dtype)
-        rms = jnp.sqrt(jnp.where(active, rel**2, 0.0).sum(axis=1) / n_act)[:, None]
+        n_act = jnp.maximum(row_sum(active), 1.0)
+        rms = jnp.sqrt(row_sum(jnp.where(active, rel**2, 0.0)) / n_act)[:, None]
         active = good & (rel > -settings.clip_low * rms) & (rel < settings.clip_high * rms)
         cont = fit(jnp.where(active, w0, 0.0))
 
