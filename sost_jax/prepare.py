@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from sost_jax.errors import InputError
 from sost_jax.io import read_raw
 from sost_jax.io.checks import checked_rows, stacked
-from sost_jax.memory import keep_freed_memory
+from sost_jax.memory import aligned_empty, keep_freed_memory
 from sost_jax.preprocess import (
     NormaliseSettings,
     air_to_vac,
@@ -241,8 +241,8 @@ def read_to_grid(
 
     Returns
     -------
-    dict with flux, ivar [n, P] of the usable files, meta (list of n dicts) and failures
-    (list of (path, reason)).
+    dict with flux, ivar [n, P] (64-byte aligned) of the usable files, meta (list of n dicts)
+    and failures (list of (path, reason)).
     """
 
     read = partial(read_raw, fmt=reader) if isinstance(reader, str) else reader
@@ -259,8 +259,9 @@ def read_to_grid(
     for i, raw in enumerate(raws):
         groups[(len(raw.wave), raw.meta.get("medium"))].append(i)
     p = settings.wave.size
-    flux = np.zeros((len(raws), p), np.float32)
-    ivar = np.zeros((len(raws), p), np.float32)
+    flux = aligned_empty((len(raws), p))  # aligned: the normalisation takes them as they are
+    ivar = aligned_empty((len(raws), p))
+    flux[:], ivar[:] = 0.0, 0.0
     usable = np.zeros(len(raws), bool)
     for (_, medium), idx in groups.items():
         group = [raws[i] for i in idx]
@@ -301,9 +302,13 @@ def read_to_grid(
             failures.append((str(raws[i].meta.get("path")), reason))
         else:
             keep.append(i)
+    if len(keep) < len(raws):
+        flux, ivar = (
+            np.take(x, keep, axis=0, out=aligned_empty((len(keep), p))) for x in (flux, ivar)
+        )
     return {
-        "flux": flux[keep],
-        "ivar": ivar[keep],
+        "flux": flux,
+        "ivar": ivar,
         "meta": [
             {k: v for k, v in raws[i].meta.items() if np.isscalar(v) or v is None} for i in keep
         ],
