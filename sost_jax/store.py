@@ -15,7 +15,9 @@ Layout of a store directory::
 Rows are read from the ``.npy`` files as needed (one file read per run of consecutive rows;
 the arrays are opened as memory maps only for their shapes and offsets), so training and
 inference stream stores larger than memory with flat resident memory.
-A shard that exists is complete, which makes preparation resumable shard by shard.
+A shard that exists is complete, which makes preparation resumable shard by shard. Its
+``flux`` and ``weight`` rows may be written by several processes into the ``.partial``
+folder at once (`write_rows`); `StoreWriter.finish_shard` then completes and renames it.
 """
 
 from __future__ import annotations

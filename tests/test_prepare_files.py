@@ -1,6 +1,11 @@
 """Preparing FITS files: real and mock LAMOST files, bad input, resumption, the CLI."""
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +103,47 @@ def test_threads_and_single_thread_agree_and_resume_is_exact(tmp_path, mock_file
     again = prepare_files(paths, tmp_path / "b", SETTINGS, workers=2, progress=False, shard_size=4)
     np.testing.assert_array_equal(one.read(idx)["flux"], again.read(idx)["flux"])
     np.testing.assert_array_equal(one.meta["id"], again.meta["id"])
+
+
+_KILLED_RUN = """
+import time
+import sost_jax.prepare as p
+finish = p._finish_shard
+def slow(*a, **k):
+    finish(*a, **k)
+    time.sleep(1.5)
+p._finish_shard = slow
+settings = p.PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
+p.prepare_files({paths!r}, {out!r}, settings, workers=2, progress=False, shard_size=3,
+                chunk_size=2)
+"""
+
+
+def test_a_killed_preparation_resumes_to_the_same_store(tmp_path, mock_files):
+    """SIGKILLed while reader processes write rows into unfinished shards: the rerun
+    discards the half-written shards and gives the store of an uninterrupted run."""
+    paths, _ = mock_files
+    kw = dict(workers=2, progress=False, shard_size=3, chunk_size=2)
+    straight = prepare_files(paths, tmp_path / "straight", SETTINGS, **kw)
+    out = tmp_path / "killed"
+    script = _KILLED_RUN.format(paths=paths, out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
+    first = out / "shards" / "00000"
+    deadline = time.time() + 240
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the run died before finishing its first shard"
+    done = sorted(p.name for p in (out / "shards").iterdir())
+    assert "00003" not in done and any(d.endswith(".partial") for d in done), done
+    resumed = prepare_files(paths, out, SETTINGS, **kw)
+    assert resumed.shards == [0, 1, 2, 3] and resumed.complete
+    assert not list((out / "shards").glob("*.partial"))
+    np.testing.assert_array_equal(resumed.meta["id"], straight.meta["id"])
+    idx = np.arange(len(paths))
+    for key, want in straight.read(idx).items():
+        np.testing.assert_array_equal(resumed.read(idx)[key], want, err_msg=key)
 
 
 def test_real_lamost_files_prepare_with_lasp_labels(tmp_path, shared_data):
