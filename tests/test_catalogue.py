@@ -3,15 +3,14 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fixtures_io import LAMOST_DIR, needs
+from fixtures_kill import kill_when, slowed
 
 from sost_jax.calibration import ErrorCalibration
 from sost_jax.catalogue import (
@@ -112,23 +111,15 @@ def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
     assert np.median(np.abs(cat["teff"] - cat["ref_teff"])) < 400
 
 
-_KILLED_RUN = """
-import sys, time
-sys.path.insert(0, {tests!r})
+_KILLED_RUN = (
+    slowed("sost_jax.catalogue._write_part", 2.0)
+    + """
 import sost_jax.catalogue as c
-from sost_jax.calibration import ErrorCalibration
 from sost_jax.config import load_config, prepare_settings
-from sost_jax.emulator import EmulatorSettings, train_emulator
-from sost_jax.errors import InputError
-from sost_jax.fitstage import CALIBRATION, FIT_COLUMNS
-write = c._write_part
-def slow(*a, **k):
-    write(*a, **k)
-    time.sleep(2.0)
-c._write_part = slow
 c.infer_files({paths!r}, {library!r}, {out!r}, prepare_settings(load_config({tiny!r})),
               c.InferSettings(k=5, chunk_size=8), workers=1, read_chunk=4, progress=False)
 """
+)
 
 
 def test_resume_after_a_kill_gives_the_same_catalogue(survey, tmp_path):
@@ -136,7 +127,6 @@ def test_resume_after_a_kill_gives_the_same_catalogue(survey, tmp_path):
 
     out = tmp_path / "killed"
     script = _KILLED_RUN.format(
-        tests=str(Path(__file__).parent),
         paths=survey["paths"],
         library=str(survey["library"]),
         out=str(out),
@@ -144,11 +134,7 @@ def test_resume_after_a_kill_gives_the_same_catalogue(survey, tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
     first = out / "parts" / "part-00000.npz"
-    deadline = time.time() + 240
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when([proc], first.exists)
     assert first.exists(), "the run died before writing its first part"
     assert not (out / "catalogue.fits").exists()
     written = sorted(p.name for p in (out / "parts").glob("part-*.npz"))

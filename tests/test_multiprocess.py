@@ -2,7 +2,6 @@
 collectives) against one process, for `sost-jax infer` and `sost-jax train`."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from fixtures_kill import kill_when, slowed
 
 from sost_jax import checkpoints
 from sost_jax.catalogue import read_catalogue
@@ -24,17 +24,14 @@ TINY = ROOT / "configs" / "tiny.py"
 TIMEOUT = 240  # s per launch; a hung collective fails the test instead of the CI run
 
 #: `sost-jax` with every part written slowly (a process to kill mid-run).
-_SLOW_CLI = """
-import sys, time
-import sost_jax.catalogue as c
-write = c._write_part
-def slow(*a, **k):
-    write(*a, **k)
-    time.sleep(1.5)
-c._write_part = slow
+_SLOW_CLI = (
+    slowed("sost_jax.catalogue._write_part", 1.5)
+    + """
+import sys
 from sost_jax.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+)
 
 
 def _free_port() -> int:
@@ -150,14 +147,8 @@ def test_infer_over_two_processes_equals_one(matching, tmp_path):
 def test_a_killed_multi_process_run_completes_when_started_again(matching, tmp_path):
     out = tmp_path / "killed"
     procs = _launch(_infer_args(matching, out), 2, code=_SLOW_CLI)
-    deadline = time.time() + TIMEOUT
     parts = out / "parts"
-    while time.time() < deadline and len(list(parts.glob("part-?????.npz"))) < 2:
-        assert all(p.poll() is None for p in procs), "a process ended before it was killed"
-        time.sleep(0.05)
-    for p in procs:  # the whole job killed, as a scheduler does at its time limit
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+    kill_when(procs, lambda: len(list(parts.glob("part-?????.npz"))) >= 2, TIMEOUT)
     written = len(list(parts.glob("part-?????.npz")))
     n_parts = -(-len(PreparedStore(matching["store"])) // 4)
     assert 2 <= written < n_parts

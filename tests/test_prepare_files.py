@@ -2,14 +2,13 @@
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_kill import kill_when, slowed
 
 from sost_jax.cli import expand_inputs, main
 from sost_jax.io import labels_by_id, read_reference_catalog
@@ -105,18 +104,15 @@ def test_threads_and_single_thread_agree_and_resume_is_exact(tmp_path, mock_file
     np.testing.assert_array_equal(one.meta["id"], again.meta["id"])
 
 
-_KILLED_RUN = """
-import time
+_KILLED_RUN = (
+    slowed("sost_jax.prepare._finish_shard", 1.5)
+    + """
 import sost_jax.prepare as p
-finish = p._finish_shard
-def slow(*a, **k):
-    finish(*a, **k)
-    time.sleep(1.5)
-p._finish_shard = slow
 settings = p.PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
 p.prepare_files({paths!r}, {out!r}, settings, workers=2, progress=False, shard_size=3,
                 chunk_size=2)
 """
+)
 
 
 def test_a_killed_preparation_resumes_to_the_same_store(tmp_path, mock_files):
@@ -129,11 +125,7 @@ def test_a_killed_preparation_resumes_to_the_same_store(tmp_path, mock_files):
     script = _KILLED_RUN.format(paths=paths, out=str(out))
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
     first = out / "shards" / "00000"
-    deadline = time.time() + 240
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when([proc], first.exists)
     assert first.exists(), "the run died before finishing its first shard"
     done = sorted(p.name for p in (out / "shards").iterdir())
     assert "00003" not in done and any(d.endswith(".partial") for d in done), done
