@@ -5,8 +5,8 @@ jit-compiled normalisation run in reader processes, chunk by chunk. Preparing a 
 readers write each chunk's rows straight into its shard's files and the calling process only
 completes the shards (labels, metadata); matching, the chunks come back to the caller
 (`iter_prepared`). Finished shards appear atomically, so an interrupted preparation resumes
-where it stopped. A file that cannot
-be used is skipped and listed with its reason in the store; it never stops the run.
+where it stopped. A file that cannot be used is skipped and listed with its reason in the
+store; it never stops the run.
 """
 
 from __future__ import annotations
@@ -403,14 +403,15 @@ def prepare_files(
     }
     writer = StoreWriter(out_dir, settings.wave, info, n_shards=-(-len(paths) // shard_size))
     done = writer.done_shards()
-    todo = [s for s in range(-(-len(paths) // shard_size)) if s not in done]
-    folders = {s: str(writer.clear_partial(s)) for s in todo}
     tasks = []  # ((shard, first row), (paths, settings, reader, folder, first row, capacity))
-    for s in todo:
+    for s in range(-(-len(paths) // shard_size)):
+        if s in done:
+            continue
+        folder = str(writer.clear_partial(s))
         lo_s, hi_s = s * shard_size, min((s + 1) * shard_size, len(paths))
         for lo in range(lo_s, hi_s, chunk_size):
             chunk = paths[lo : min(lo + chunk_size, hi_s)]
-            args = (chunk, settings, reader, folders[s], lo - lo_s, hi_s - lo_s)
+            args = (chunk, settings, reader, folder, lo - lo_s, hi_s - lo_s)
             tasks.append(((s, lo - lo_s), args))
     chunks_per_shard = collections.Counter(s for (s, _), _ in tasks)
     bar = tqdm(
