@@ -118,14 +118,15 @@ def log(t0: float, text: str) -> None:
 # --------------------------------------------------------------------------- data
 
 
-def miles_split(config, dev: bool) -> dict[str, Any]:
+def miles_split(config, dev: bool, section: str = "miles") -> dict[str, Any]:
     """Files and labels of the MILES test set and training pool.
 
     Stars need all three labels inside the library grid's ranges and a spectrum file. With
     ``dev`` the test stars are left out entirely and the pool's stars with number
-    ``% test_modulus == dev_remainder`` become the test set.
+    ``% test_modulus == dev_remainder`` become the test set. ``section`` names the config
+    section holding ``test_modulus``, ``test_remainder`` and ``dev_remainder``.
     """
-    cfg, grid = config.miles, library_grid(config)
+    cfg, grid = config[section], library_grid(config)
     catalogue = read_miles_params(DATA / "miles" / "MILES_params.db")
     labels = np.stack([catalogue[n] for n in LABEL_NAMES], axis=1)
     inside = np.isfinite(labels).all(axis=1)
@@ -213,18 +214,20 @@ def prepare_ck04(config, out: Path) -> PreparedStore:
     )
 
 
-def synthetic_domain(emulator, pool_labels: np.ndarray, config, out: Path) -> PreparedStore:
+def synthetic_domain(
+    emulator, pool_labels: np.ndarray, config, out: Path, section: str = "miles"
+) -> PreparedStore:
     """SOST's synthetic domain: emulator spectra at the pool's labels, jittered.
 
-    Each of ``miles.n_synthetic`` label triples is a random pool star's, plus Gaussian noise
-    of ``miles.label_jitter`` [K, dex, dex], clipped to the library grid's ranges (the
-    emulator's training span).
+    Each of ``<section>.n_synthetic`` label triples is a random pool star's, plus Gaussian
+    noise of ``<section>.label_jitter`` [K, dex, dex], clipped to the library grid's ranges
+    (the emulator's training span).
     """
-    grid = library_grid(config)
+    grid, cfg = library_grid(config), config[section]
     rng = np.random.default_rng(config.train.seed)
-    n = int(config.miles.n_synthetic)
+    n = int(cfg.n_synthetic)
     labels = pool_labels[rng.integers(0, len(pool_labels), n)].astype(np.float64)
-    labels += rng.normal(size=labels.shape) * np.asarray(config.miles.label_jitter)[None, :]
+    labels += rng.normal(size=labels.shape) * np.asarray(cfg.label_jitter)[None, :]
     labels = np.clip(labels, grid.low[None, :], grid.high[None, :]).astype(np.float32)
     flux = np.asarray(emulator.generate(labels), np.float32)
     writer = StoreWriter(out, emulator.wave, {"source": "emulator at jittered pool labels"}, 1)
@@ -247,15 +250,14 @@ def estimate(
     return crossmatch(catalogue, reference, by="id"), catalogue
 
 
-def translation_residuals(
+def templates_at_labels(
     emulator, translator, pool: PreparedStore, test: PreparedStore
-) -> dict[str, float]:
-    """How close raw and translated spectra come to the test stars at their own labels.
+) -> dict[str, np.ndarray]:
+    """Raw and translated templates at each test star's reference labels, and the star.
 
-    Emulator spectra at each test star's reference labels, raw and translated by SOST (with
-    the matched style, as in the library), against the star's spectrum: the rms difference
-    over its pixels with data, median and mean over stars. An evaluation only: the test
-    labels choose nothing.
+    Emulator spectra at the stars' labels, translated by SOST with the matched style (as in
+    the library). Returns ``raw``, ``sost``, ``flux``, ``weight`` [N, P] and ``labels``
+    [N, 3]. An evaluation only: the test labels choose nothing.
     """
     data = test.read(np.arange(len(test)))
     raw = np.asarray(emulator.generate(data["labels"]), np.float32)
@@ -263,11 +265,20 @@ def translation_residuals(
         "matched", translator.style_dim, observed=pool, encode=translator.observed_styles
     )
     styles, _ = source.styles_and_partners(raw)
-    sost = translator(raw, np.asarray(styles))
-    good = data["weight"] > 0
+    sost = np.asarray(translator(raw, np.asarray(styles)), np.float32)
+    return {"raw": raw, "sost": sost, **data}
+
+
+def translation_residuals(templates: dict[str, np.ndarray]) -> dict[str, float]:
+    """How close raw and translated templates come to the test stars at their own labels.
+
+    ``templates`` from `templates_at_labels`: the rms difference over each star's pixels
+    with data, median and mean over stars.
+    """
+    good = templates["weight"] > 0
     out = {}
-    for key, flux in (("raw", raw), ("sost", sost)):
-        sq = np.where(good, (flux - data["flux"]) ** 2, 0.0)
+    for key in ("raw", "sost"):
+        sq = np.where(good, (templates[key] - templates["flux"]) ** 2, 0.0)
         rms = np.sqrt(sq.sum(axis=1) / np.maximum(good.sum(axis=1), 1))
         out[f"oracle_rms_{key}_median"] = float(np.median(rms))
         out[f"oracle_rms_{key}_mean"] = float(np.mean(rms))
@@ -565,7 +576,7 @@ def run(
         f_work = work if name is None else work / name
         sost, trained, oracle, made, n_partners = train_formulation(
             f_config, name, f_work, emulator, emulator_path, (pool, syn, test), t0
-        )
+        )[:5]
         f_matched, _ = estimate(sost, test, f_work / "infer_sost", config)
         by_formulation[name] = {
             "table": summary_table(f_matched),
@@ -631,12 +642,13 @@ def run(
 
 def train_formulation(
     config, name: str | None, work: Path, emulator, emulator_path: Path, stores, t0: float
-) -> tuple[Library, dict[str, Any], dict[str, float], dict[str, Any], int]:
+) -> tuple[Library, dict[str, Any], dict[str, float], dict[str, Any], int, dict]:
     """Train one formulation's SOST and build its libraries.
 
     ``stores`` are (pool, synthetic, test). Returns the SOST library, the training summary,
-    the templates' residuals at the test stars' own labels, make_libraries' summary and the
-    number of distinct style partners.
+    the templates' residuals at the test stars' own labels, make_libraries' summary, the
+    number of distinct style partners and the templates at the test stars' labels
+    (`templates_at_labels`).
     """
     pool, syn, test = stores
     train_config = copy.deepcopy(config)
@@ -675,8 +687,8 @@ def train_formulation(
     n_partners = len(np.unique(sost.columns["partner"]))
     log(t0, f"libraries: {made['n_templates']} cells ({n_partners} distinct style partners)")
     translator = translator_from_run(work / "sost", n_pixels=pool.n_pixels)
-    oracle = translation_residuals(emulator, translator, pool, test)
-    return sost, trained, oracle, made, n_partners
+    templates = templates_at_labels(emulator, translator, pool, test)
+    return sost, trained, translation_residuals(templates), made, n_partners, templates
 
 
 def main() -> None:

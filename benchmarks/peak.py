@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import subprocess
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jax
@@ -73,8 +77,32 @@ def torch_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> 
     return _host_peak(torch.mm, torch.from_numpy, sizes, repeats)
 
 
+def provenance() -> dict[str, str | int]:
+    """Commit, date and machine of this run, for a results file.
+
+    ``git_commit`` is the checked-out commit with ``+dirty`` when tracked files differ from
+    it ("unknown" outside a git checkout).
+    """
+    root = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return {
+        "git_commit": commit,
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
+        "cpu_count": os.cpu_count() or 0,
+    }
+
+
 def write_result(path: Path, result: dict, started: float) -> None:
-    """Stamp the run time into ``result``, write it as JSON to ``path`` and say so."""
+    """Stamp the run time and `provenance` into ``result``, write it as JSON to ``path``."""
+    result.update(provenance())
     result["benchmark_seconds"] = time.perf_counter() - started
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -3,7 +3,8 @@
 Estimates (the ``estimate`` columns of `sost_jax.matching`) are paired with reference labels
 by id or by position on the sky (`crossmatch`); the differences est - ref are summarised by
 their bias, scatter and robust scatter (`bias_scatter`, `summary_table`), per S/N bin
-(`binned_stats`) and per cell of the Teff-log g plane (`cell_stats`); `write_report` writes
+(`binned_stats`) and per cell of the Teff-log g plane (`cell_stats`), with bootstrap
+intervals (`bootstrap_interval`); `write_report` writes
 the tables and figures of a run as a Markdown page, `format_table` the tables for a terminal.
 
 Units everywhere: Teff [K], log g [dex, cgs], [Fe/H] [dex], right ascension and declination
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -531,6 +532,88 @@ def gap_closed(scatter_raw: float, scatter_sost: float, scatter_oracle: float) -
     if raw == oracle or math.isnan(raw - sost) or math.isnan(raw - oracle):
         return float("nan")
     return (raw - sost) / (raw - oracle)
+
+
+def bootstrap_interval(
+    statistic: Callable[..., np.ndarray],
+    *samples: Any,
+    n_boot: int = 1000,
+    level: float = 0.68,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a statistic of one or several paired samples.
+
+    The rows (e.g. stars) are resampled with replacement ``n_boot`` times, the same rows for
+    every sample, so that a ratio of two libraries' scatters on the same stars keeps their
+    correlation.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(*resampled)`` with each resampled array [n_boot, n] returns [n_boot]
+        values (reduce along axis 1), e.g. ``lambda d: d.std(axis=1, ddof=1)``.
+    samples : arrays [n]
+        Paired values, in any unit (K, dex); rows with a NaN or infinite value in any
+        sample are dropped from all.
+    n_boot : int
+        Number of resamples.
+    level : float
+        Central probability of the interval (0.68: the 16th and 84th percentiles).
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    (lo, hi) : the interval, in the statistic's unit; NaNs with fewer than 2 rows.
+    """
+    if not samples:
+        raise InputError("bootstrap_interval needs at least one sample")
+    arrays = [np.asarray(s, np.float64).ravel() for s in samples]
+    if len({a.size for a in arrays}) != 1:
+        raise InputError(f"paired samples differ in length: {[a.size for a in arrays]}")
+    if not 0.0 < level < 1.0 or n_boot < 2:
+        raise InputError(f"need 0 < level < 1 and n_boot >= 2, got {level}, {n_boot}")
+    keep = np.logical_and.reduce([np.isfinite(a) for a in arrays])
+    arrays = [a[keep] for a in arrays]
+    n = arrays[0].size
+    if n < 2:
+        return float("nan"), float("nan")
+    rows = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    values = np.asarray(statistic(*(a[rows] for a in arrays)), np.float64)
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.nanpercentile(values, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def bootstrap_bias_scatter(
+    diff: Any, n_boot: int = 1000, level: float = 0.68, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals of the bias (mean) and scatter (std, ddof 1) of differences.
+
+    Returns ``{"bias": (lo, hi), "scatter": (lo, hi)}`` in the differences' unit.
+    """
+    return {
+        "bias": bootstrap_interval(
+            lambda d: d.mean(axis=1), diff, n_boot=n_boot, level=level, seed=seed
+        ),
+        "scatter": bootstrap_interval(
+            lambda d: d.std(axis=1, ddof=1), diff, n_boot=n_boot, level=level, seed=seed
+        ),
+    }
+
+
+def scatter_ratio_interval(
+    diff: Any, diff_ref: Any, n_boot: int = 1000, level: float = 0.68, seed: int = 0
+) -> tuple[float, float]:
+    """Bootstrap interval of scatter(diff) / scatter(diff_ref) on the same rows (stars)."""
+    return bootstrap_interval(
+        lambda a, b: a.std(axis=1, ddof=1) / b.std(axis=1, ddof=1),
+        diff,
+        diff_ref,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+    )
 
 
 # --------------------------------------------------------------------------- reports

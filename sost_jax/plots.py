@@ -4,6 +4,8 @@
 writes a PNG (and a PDF) and returns the paths written:
 
 - `plot_spectra_panels`, `plot_parameter_distribution`: spectra and label distributions;
+- `plot_translation_examples` (Figs. 9-10): observed, raw and translated spectra of a few
+  stars with residuals; `plot_learnt_change`: mean |translated - raw| against wavelength;
 - `plot_tsne`, `plot_tsne_panels` (paper Fig. 8): t-SNE embeddings of spectra or codes,
   coloured by group (e.g. synthetic / observed);
 - `plot_library_coverage` (Fig. 9): the templates of a library in the Teff-log g plane over
@@ -88,6 +90,132 @@ def plot_spectra_panels(
         ax.set_ylim(-0.05, 1.3)
     axes[0, 0].legend(loc="lower right", fontsize=8, ncol=len(curves))
     axes[-1, 0].set_xlabel("wavelength [Å]")
+    return save_figure(fig, path, pdf)
+
+
+def plot_translation_examples(
+    wave: np.ndarray,
+    observed: np.ndarray,
+    raw: np.ndarray,
+    translated: np.ndarray,
+    params: np.ndarray,
+    titles: list[str],
+    path: str | os.PathLike,
+    weight: np.ndarray | None = None,
+    pdf: bool = True,
+) -> list[Path]:
+    """Observed, raw synthetic and translated spectra of a few stars, with residuals
+    (paper Figs. 9-10 at full resolution).
+
+    Parameters
+    ----------
+    wave : [P]
+        Wavelength [Å].
+    observed, raw, translated : [M, P]
+        Normalised fluxes; row i of each at the stars' labels ``params[i]``.
+    params : [M, 3]
+        Teff [K], log g [dex], [Fe/H] [dex].
+    titles : list of M str
+        What each star is (e.g. "K giant").
+    path : path
+        Output file (suffix replaced by .png / .pdf).
+    weight : [M, P], optional
+        Pixels of ``observed`` with weight 0 are not drawn.
+
+    Returns
+    -------
+    list of written paths.
+    """
+    m = len(params)
+    if not (np.shape(observed) == np.shape(raw) == np.shape(translated) == (m, len(wave))):
+        raise InputError("observed, raw and translated must be [M, P] with M = len(params)")
+    fig, axes = plt.subplots(
+        2 * m,
+        1,
+        figsize=(11, 2.6 * m + 0.4),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1.2] * m, "hspace": 0.45},
+    )
+    for i in range(m):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        obs = np.asarray(observed[i], float)
+        if weight is not None:
+            obs = np.where(np.asarray(weight[i]) > 0, obs, np.nan)
+        top.plot(wave, obs, color="k", lw=0.6, label="observed")
+        top.plot(wave, raw[i], color="C0", lw=0.6, alpha=0.8, label="raw synthetic")
+        top.plot(wave, translated[i], color="C3", lw=0.6, alpha=0.8, label="SOST")
+        bottom.axhline(0.0, color="0.6", lw=0.5)
+        bottom.plot(wave, raw[i] - obs, color="C0", lw=0.5, label="raw - observed")
+        bottom.plot(wave, translated[i] - obs, color="C3", lw=0.5, label="SOST - observed")
+        teff, logg, feh = params[i]
+        top.set_title(
+            f"{titles[i]}: Teff {teff:.0f} K, log g {logg:.2f}, [Fe/H] {feh:+.2f}",
+            fontsize=9,
+            loc="left",
+        )
+        top.set_ylabel("norm. flux")
+        bottom.set_ylabel("resid.")
+        bottom.set_ylim(-0.3, 0.3)
+    axes[0].legend(loc="lower right", fontsize=8, ncol=3)
+    axes[1].legend(loc="lower right", fontsize=7, ncol=2)
+    axes[-1].set_xlabel("wavelength [Å]")
+    return save_figure(fig, path, pdf)
+
+
+def plot_learnt_change(
+    wave: np.ndarray,
+    raw: np.ndarray,
+    translated: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    bands: Mapping[str, tuple[float, ...]] | None = None,
+    teff_split: float = 4000.0,
+    pdf: bool = True,
+) -> list[Path]:
+    """Mean |translated - raw| against wavelength: what the translation learnt.
+
+    Parameters
+    ----------
+    wave : [P]
+        Wavelength [Å].
+    raw, translated : [T, P]
+        A library's templates before and after translation (same rows).
+    labels : [T, 3]
+        Teff [K], log g [dex], [Fe/H] [dex]: the templates below and above ``teff_split``
+        [K] are averaged separately.
+    bands : dict name -> band heads [Å], optional
+        Wavelengths marked with vertical lines (e.g. molecules the grid lacks).
+
+    Returns
+    -------
+    list of written paths.
+    """
+    change = np.abs(np.asarray(translated, float) - np.asarray(raw, float))
+    if change.shape != (len(labels), len(wave)):
+        raise InputError("raw and translated must be [T, P] with T = len(labels)")
+    cool = np.asarray(labels)[:, 0] < teff_split
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    for rows, name, colour in (
+        (cool, f"Teff < {teff_split:.0f} K", "C3"),
+        (~cool, f"Teff >= {teff_split:.0f} K", "C0"),
+    ):
+        if rows.any():
+            ax.plot(
+                wave,
+                change[rows].mean(axis=0),
+                color=colour,
+                lw=0.6,
+                label=f"{name} ({rows.sum()})",
+            )
+    for k, (name, heads) in enumerate((bands or {}).items()):
+        for j, head in enumerate(heads):
+            ax.axvline(
+                head, color=f"C{k + 4}", lw=0.8, ls="--", alpha=0.7, label=name if j == 0 else None
+            )
+    ax.set_xlim(wave.min(), wave.max())
+    ax.set_xlabel("wavelength [Å]")
+    ax.set_ylabel("mean |SOST - raw| (norm. flux)")
+    ax.legend(fontsize=8, loc="upper right")
     return save_figure(fig, path, pdf)
 
 

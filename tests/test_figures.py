@@ -149,3 +149,26 @@ def test_plot_bias_plane(tmp_path):
         ),
         "fig14b",
     )
+
+
+def test_plot_translation_examples_and_learnt_change(tmp_path):
+    rng = np.random.default_rng(0)
+    wave = np.linspace(3900.0, 7400.0, 300)
+    raw = 1.0 - 0.3 * rng.random((4, 300))
+    observed, translated = raw + 0.01, raw + 0.005
+    params = np.array([[3700, 1.0, 0.0], [4500, 2.5, 0.0], [5800, 4.4, 0.0], [6500, 4.2, -0.3]])
+    titles = ["M", "K giant", "Sun", "F"]
+    written = plots.plot_translation_examples(
+        wave, observed, raw, translated, params, titles, tmp_path / "spectra", pdf=False
+    )
+    assert [p.name for p in written] == ["spectra.png"] and written[0].stat().st_size > 10_000
+    with pytest.raises(plots.InputError, match="must be"):
+        plots.plot_translation_examples(
+            wave, observed[:3], raw, translated, params, titles, tmp_path / "bad", pdf=False
+        )
+    written = plots.plot_learnt_change(
+        wave, raw, translated, params, tmp_path / "change", {"TiO": (4954.0, 5167.0)}
+    )
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    with pytest.raises(plots.InputError, match="must be"):
+        plots.plot_learnt_change(wave, raw[:2], translated[:2], params, tmp_path / "bad")

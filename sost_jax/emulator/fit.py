@@ -336,7 +336,8 @@ def load_or_train(
     Returns
     -------
     (Emulator, report): the report (``report.json`` in ``out``) without the per-epoch
-    history, plus ``path``.
+    history (``valid_indices`` kept, so that a reloaded emulator's held-out grid points are
+    known), plus ``path``.
     """
     out = Path(out).absolute()
     settings = EmulatorSettings() if settings is None else settings
@@ -353,7 +354,7 @@ def load_or_train(
             return Emulator.load(out), {**report, "path": str(out)}
     emulator, report = emulator_from_store(store_path, settings, progress)
     emulator.save(out, overwrite=True)
-    keep = {k: v for k, v in report.items() if k not in ("history", "valid_indices")}
+    keep = {k: v for k, v in report.items() if k != "history"}
     keep.update(wanted)
     report_path.write_text(json.dumps(keep, indent=1, default=str) + "\n")
     return emulator, {**keep, "path": str(out)}

@@ -301,8 +301,9 @@ def read_array_grid(path: str | PathLike[str]) -> Grid:
     suffix = path.suffix.lower()
     try:
         if suffix in _NPZ:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            with np.load(path, allow_pickle=False) as data:  # only what a Grid holds
+                wanted = ("params", "wavelength", "flux", "medium", "meta_json")
+                arrays = {k: data[k] for k in wanted if k in data.files}
             meta = _meta_from_json(arrays.get("meta_json", np.array("")).item())
             medium = str(arrays["medium"].item()) if "medium" in arrays else None
         elif suffix in _HDF5:
