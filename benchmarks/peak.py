@@ -101,8 +101,10 @@ def provenance() -> dict[str, str | int]:
 
 
 def write_result(path: Path, result: dict, started: float) -> None:
-    """Stamp the run time and `provenance` into ``result``, write it as JSON to ``path``."""
-    result.update(provenance())
+    """Stamp the run time and `provenance` into ``result`` (keys it already has, e.g. a
+    provenance taken when a long run started, are kept) and write it as JSON to ``path``."""
+    for key, value in provenance().items():
+        result.setdefault(key, value)
     result["benchmark_seconds"] = time.perf_counter() - started
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
