@@ -17,7 +17,12 @@ import ml_collections
 
 from sost_jax.catalogue import InferSettings
 from sost_jax.cells import LibraryGrid
-from sost_jax.configfile import apply_overrides, read_config_file, save_config
+from sost_jax.configfile import (
+    apply_overrides,
+    check_known_keys,
+    read_config_file,
+    save_config,
+)
 from sost_jax.emulator import EmulatorSettings
 from sost_jax.errors import InputError
 from sost_jax.mock.config import default_mock_config, validate_mock_config
@@ -328,7 +333,9 @@ def load_config(
     ----------
     path : path, optional
         A ``.py`` file defining ``get_config()``, or a ``.json`` file written by
-        `save_config`. None gives `default_config`.
+        `save_config`. None gives `default_config`. A key of a ``.py`` file that the
+        defaults lack (``train.step`` for ``train.steps``) is an `InputError` naming the
+        nearest known key; new top-level sections (a benchmark's own) are allowed.
     overrides : list of str
         ``key.path=value`` strings, e.g. ``preprocess.grid_step=2.0``.
     base : callable, optional
@@ -339,8 +346,9 @@ def load_config(
     elif Path(path).suffix == ".json":  # a saved run: keys added since fall back to defaults
         config = default_config()
         config.update(read_config_file(path))
-    else:
+    else:  # a config file: every key must be one the defaults know (typos are errors)
         config = read_config_file(path)
+        check_known_keys(config, default_config(), f"in config file {path}")
     apply_overrides(config, overrides)
     validate(config)
     return config

@@ -9,6 +9,7 @@ that `save_config` writes beside every run's outputs. Defaults and validation li
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.util
 import json
 import os
@@ -46,6 +47,42 @@ def _parse_value(text: str) -> object:
         return text
 
 
+def unknown_key_error(key: str, known: Sequence[str], where: str) -> InputError:
+    """The error for a config key ``key`` that is not among ``known``, naming the nearest
+    known one (a misspelling, most often). ``where`` says where the key was found."""
+    *parents, leaf = key.split(".")
+    near = difflib.get_close_matches(leaf, list(known), n=2, cutoff=0.6)
+    prefix = ".".join(parents) + "." if parents else ""
+    if near:
+        hint = "did you mean " + " or ".join(repr(prefix + k) for k in near) + "?"
+    else:
+        hint = f"known: {', '.join(sorted(known))}"
+    return InputError(f"unknown config key {key!r} {where}; {hint}")
+
+
+def check_known_keys(
+    config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict, where: str
+) -> None:
+    """Raise `unknown_key_error` for the first key of ``config`` that ``reference`` lacks.
+
+    Sections are compared recursively. New top-level sections are allowed: a benchmark's
+    or a user's own settings (e.g. ``miles``) live beside the pipeline's.
+    """
+
+    def walk(node: ml_collections.ConfigDict, ref: ml_collections.ConfigDict, path: str) -> None:
+        for key in node.keys():
+            if key not in ref:
+                if path:
+                    raise unknown_key_error(path + key, list(ref.keys()), where)
+                continue
+            if isinstance(node[key], ml_collections.ConfigDict) and isinstance(
+                ref[key], ml_collections.ConfigDict
+            ):
+                walk(node[key], ref[key], f"{path}{key}.")
+
+    walk(config, reference, "")
+
+
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
     """Apply ``section.key=value`` overrides in place; unknown keys are an error."""
     for item in overrides:
@@ -54,12 +91,13 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
         key, text = item.split("=", 1)
         *parents, leaf = key.strip().split(".")
         node = config
-        for part in parents:
-            if part not in node:
-                raise InputError(f"unknown config section {part!r} in override {item!r}")
+        for depth, part in enumerate(parents):
+            if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+                section = ".".join(parents[: depth + 1])
+                raise unknown_key_error(section, list(node.keys()), f"in override {item!r}")
             node = node[part]
         if leaf not in node:
-            raise InputError(f"unknown config key {key!r}; known here: {sorted(node.keys())}")
+            raise unknown_key_error(key.strip(), list(node.keys()), f"in override {item!r}")
         value = _parse_value(text)
         old = node[leaf]
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):

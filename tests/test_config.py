@@ -77,3 +77,58 @@ def test_a_run_saved_before_a_setting_existed_loads_with_its_default(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     config = load_config(tmp_path / "config.json")
     assert config.model.arch == "padded" and config.loss.mean_gap == 0.0
+
+
+MISSPELT = """
+from sost_jax.config import default_config
+
+
+def get_config():
+    config = default_config()
+    config.train.step = 100  # meant: steps
+    return config
+"""
+
+
+def test_a_misspelt_key_in_a_config_file_is_an_error_naming_the_nearest(tmp_path, capsys):
+    from sost_jax.cli import main
+
+    path = tmp_path / "typo.py"
+    path.write_text(MISSPELT)
+    with pytest.raises(ValueError, match=r"'train\.step' in config file .*'train\.steps'"):
+        load_config(path)
+    # The command line: one line naming the key, exit status 2.
+    assert (
+        main(["prepare", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(path)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'train.step'" in err and "'train.steps'" in err
+    # Deeper sections too, and a section name itself.
+    path.write_text(
+        MISSPELT.replace("config.train.step", "config.preprocess.normalise.knot_spcing")
+    )
+    with pytest.raises(ValueError, match=r"did you mean 'preprocess\.normalise\.knot_spacing'"):
+        load_config(path)
+
+
+def test_a_misspelt_override_names_the_nearest_key(tmp_path, capsys):
+    from sost_jax.cli import main
+
+    with pytest.raises(ValueError, match=r"did you mean 'train\.steps'"):
+        load_config(None, ["train.step=100"])
+    with pytest.raises(ValueError, match=r"'preproces' in override .*did you mean 'preprocess'"):
+        load_config(None, ["preproces.grid_step=2.0"])
+    argv = ["prepare", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "train.stepz=1"]
+    assert main(argv) == 2
+    assert "did you mean 'train.steps'" in capsys.readouterr().err
+
+
+def test_a_config_file_may_add_its_own_sections(tmp_path):
+    path = tmp_path / "own.py"
+    path.write_text(
+        MISSPELT.replace(
+            "config.train.step = 100  # meant: steps",
+            "config.survey = {'name': 'x', 'fields': {'a': 1}}",
+        )
+    )
+    assert load_config(path).survey.fields.a == 1
