@@ -3,7 +3,8 @@
 The grid (../shared/data/atlas9_spectrum, 725 irregular nodes) prepared as
 benchmarks/miles_atlas9.py prepares it (2.5 Å FWHM, 3900-7400 Å in 1 Å pixels, normalised),
 and the Payne-style emulator trained on it with several hidden-layer shapes, each
-early-stopped on the same 10% of the nodes held out. The held-out median |error| per Teff
+early-stopped on the same 10% of the nodes held out, with the same number of epochs
+(configs/miles_atlas9.py's, without its wall-clock cap). The held-out median |error| per Teff
 range is compared with the nearest training node's (no interpolation at all): the shape
 configs/miles_atlas9.py uses is the smallest that is not worse than the others.
 
@@ -59,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     result: dict = provenance()
-    config = load_config(ROOT / "configs" / "miles_atlas9.py", [])
+    # Every shape gets the same epochs (no wall-clock cap): a fair comparison of capacity.
+    config = load_config(ROOT / "configs" / "miles_atlas9.py", ["emulator.max_minutes=0.0"])
     if not data_path(config.atlas9.grid).is_file():
         raise SystemExit(f"{data_path(config.atlas9.grid)} is absent: nothing to benchmark")
     with tempfile.TemporaryDirectory(prefix="sost-emulator-atlas9-") as work:
