@@ -33,6 +33,7 @@ writes its JSON and figures into ``--workdir`` only.
     python benchmarks/miles_atlas9.py [--config configs/miles_atlas9.py] [--dev]
                                       [--workdir DIR] [--formulations paired,unpaired,...]
                                       [key.path=value ...]
+    python benchmarks/miles_atlas9.py --tables benchmarks/results/miles_atlas9.json
 
 ``--workdir`` keeps every product (prepared stores, the emulator, each formulation's SOST run
 and libraries as library FITS files that ``sost-jax infer`` reads); running again into the
@@ -594,8 +595,15 @@ def main() -> None:
         default=",".join(DEFAULT_FORMULATIONS),
         help=f"comma-separated, from {', '.join(FORMULATIONS)}; the first draws the figures",
     )
+    parser.add_argument(
+        "--tables", type=Path, metavar="JSON", help="print the tables of a results file and stop"
+    )
     parser.add_argument("override", nargs="*", help="config overrides key.path=value")
     args = parser.parse_args()
+    if args.tables is not None:  # the README's and docs' tables, from the file alone
+        numbers = json.loads(args.tables.read_text())
+        print(report_text(numbers, numbers["formulations"].split(",")), end="")
+        return
     t0 = time.perf_counter()
     started = provenance()  # the commit this run's code came from
     load = os.getloadavg()[0]
