@@ -3,11 +3,11 @@
 `parameterise` takes `specutils` spectra (``Spectrum1D`` / ``Spectrum``: one, a list, or
 one with a 2-D flux of several spectra on a shared axis), or plain arrays, and returns the
 catalogue of `sost_jax.catalogue` as an `astropy.table.Table` with units (K, dex, km/s).
-The spectra go through exactly the command line's path: `sost_jax.prepare.prepare_arrays`
-(resampling onto the library's grid, rest frame, continuum normalisation, coverage checks)
-into a temporary store, then `sost_jax.catalogue.infer_store` (grid match, and with
-``method="fit"`` the continuous fit). Spectra that cannot be used are listed in the
-table's ``meta["failures"]``, never raised.
+The spectra go through the command line's stages in memory, writing no file:
+`sost_jax.prepare.prepare_in_memory` (resampling onto the library's grid, rest frame,
+continuum normalisation, coverage checks), then `sost_jax.catalogue.Estimator` (grid match,
+and with ``method="fit"`` the continuous fit), the core `sost-jax infer` runs through.
+Spectra that cannot be used are listed in the table's ``meta["failures"]``, never raised.
 
 specutils is duck-typed (``spectral_axis``, ``flux``, ``uncertainty``, ``mask``,
 ``redshift``), so it is needed only by whoever builds the spectra.
@@ -16,10 +16,8 @@ specutils is duck-typed (``spectral_axis``, ``flux``, ``uncertainty``, ``mask``,
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,11 +131,9 @@ def parameterise(
         One row per usable spectrum (columns of `sost_jax.catalogue`, with units);
         ``meta["failures"]`` lists (id, reason) of the others.
     """
-    from astropy.table import Table
-
-    from sost_jax.catalogue import InferSettings, infer_store
+    from sost_jax.catalogue import Estimator, InferSettings, catalogue_table
     from sost_jax.config import infer_settings, load_config, prepare_settings
-    from sost_jax.prepare import prepare_arrays
+    from sost_jax.prepare import prepare_in_memory
 
     cfg = load_config(config, list(overrides))
     settings = InferSettings.from_dict({**infer_settings(cfg).to_dict(), "method": method})
@@ -146,21 +142,11 @@ def parameterise(
     names = np.arange(n).astype(str) if ids is None else np.asarray(ids).astype(str)
     if names.shape != (n,):
         raise InputError(f"give one id per spectrum ({n}), got {names.shape}")
-    wave = np.stack(waves)
-    with tempfile.TemporaryDirectory(prefix="sost_jax_") as tmp:
-        store = prepare_arrays(
-            Path(tmp) / "store", wave, flux, ivar, prepare_settings(cfg), meta={"id": names}, z=z
-        )
-        summary = infer_store(store, library, Path(tmp) / "catalogue", settings, progress=False)
-        table = Table.read(summary["catalogue"], unit_parse_strict="silent")
-        failures = list(store.failures())
-    import astropy.units as u
-
-    for name in table.colnames:
-        if str(table[name].unit) == "dex":  # FITS has no dex; astropy does
-            table[name].unit = u.dex
-    for name in ("ref_teff", "ref_logg", "ref_feh"):
-        if name in table.colnames and not np.isfinite(np.asarray(table[name])).any():
-            del table[name]
+    prepared = prepare_in_memory(
+        np.stack(waves), flux, ivar, prepare_settings(cfg), meta={"id": names}, z=z
+    )
+    columns = Estimator(library, settings)(prepared["flux"], prepared["weight"], prepared["meta"])
+    table = catalogue_table(columns)
+    failures = list(prepared["failures"])
     table.meta = {"failures": failures, "library": str(library), "method": method}
     return table

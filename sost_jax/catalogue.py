@@ -280,42 +280,116 @@ def _empty_rows(with_ref: bool, fit: bool) -> dict[str, np.ndarray]:
     return _catalogue_rows({}, np.zeros((0, 3), np.float32), found, with_ref)
 
 
-class _Parts:
-    """Dispatches parts to the matcher and writes each one when its results are back,
-    one part behind, so reading the next part overlaps matching the current one; with a
-    fit stage, the part's spectra are fitted from the matcher's estimates first."""
+class Estimator:
+    """The in-memory inference core: prepared spectra in, catalogue columns out.
+
+    Holds a library's matcher (compiled once) and, with ``settings.method == "fit"``, its
+    fit stage. The resumable runners (`infer_files`, `infer_store`), the Python API and the
+    demo all estimate through it; it writes nothing.
+
+    Parameters
+    ----------
+    library : Library or path of a library FITS file
+    settings : InferSettings, optional
+    mesh : Mesh, optional
+        Devices to match on; default all local devices.
+    """
 
     def __init__(
         self,
-        out: Path,
-        matcher: Matcher,
-        pad_to: int,
-        bar: tqdm,
-        with_ref: bool,
-        fit: FitStage | None,
+        library: Library | str | os.PathLike,
+        settings: InferSettings | None = None,
+        mesh: Mesh | None = None,
     ):
-        self.out, self.matcher, self.pad_to, self.bar = out, matcher, pad_to, bar
-        self.with_ref, self.fit = with_ref, fit
+        self.library = _open_library(library)
+        self.settings = InferSettings() if settings is None else settings
+        self.fit = _make_fit(self.library, self.settings, mesh)
+        self._mesh = mesh
+        self._matcher: Matcher | None = None
+
+    @property
+    def matcher(self) -> Matcher:
+        """The chi2 matcher, built on first use (runs with nothing left to do need none)."""
+        if self._matcher is None:
+            self._matcher = _make_matcher(self.library, self.settings, self._mesh)
+        return self._matcher
+
+    def dispatch(self, flux: np.ndarray, weight: np.ndarray) -> Any:
+        """Start matching [n, P] spectra on the devices; `columns` finishes them."""
+        return self.matcher.dispatch(flux, weight, self.settings.chunk_size) if len(flux) else None
+
+    def columns(
+        self,
+        handle: Any,
+        flux: np.ndarray,
+        weight: np.ndarray,
+        labels: np.ndarray,
+        meta: Mapping[str, np.ndarray],
+        with_ref: bool,
+    ) -> dict[str, np.ndarray]:
+        """The catalogue columns of spectra whose match `dispatch` started (``handle``):
+        the grid estimates, the fit from them when asked, identity and flag columns, and
+        ``ref_*`` from ``labels`` [n, 3] when ``with_ref``."""
+        if handle is None:
+            return _empty_rows(with_ref, self.fit is not None)
+        found = Matcher.fetch(handle)
+        if self.fit is not None:
+            found = self.fit(flux, weight, found)
+        return _catalogue_rows(meta, labels, found, with_ref)
+
+    def __call__(
+        self,
+        flux: np.ndarray,
+        weight: np.ndarray,
+        meta: Mapping[str, np.ndarray] | None = None,
+        labels: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Catalogue columns of prepared spectra (flux, weight [n, P] on the library's grid;
+        meta columns [n]; reference labels [n, 3] give ``ref_*`` columns)."""
+        flux, weight = np.asarray(flux, np.float32), np.asarray(weight, np.float32)
+        _check_grid_size(flux, self.library)
+        n = flux.shape[0]
+        meta = {"id": np.arange(n).astype(str)} if meta is None else meta
+        with_ref = labels is not None
+        labels = np.full((n, 3), np.nan, np.float32) if labels is None else np.asarray(labels)
+        size = self.settings.chunk_size
+        blocks = []
+        for lo in range(0, n, size):
+            rows = slice(lo, min(lo + size, n))
+            part = {k: np.asarray(v)[rows] for k, v in meta.items()}
+            f, w = flux[rows], weight[rows]
+            blocks.append(self.columns(self.dispatch(f, w), f, w, labels[rows], part, with_ref))
+        if not blocks:
+            return _empty_rows(with_ref, self.fit is not None)
+        return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
+def _check_grid_size(flux: np.ndarray, library: Library) -> None:
+    if flux.ndim != 2 or flux.shape[1] != library.n_pixels:
+        raise InputError(
+            f"spectra of shape {flux.shape} do not fit the library's {library.n_pixels} pixels"
+        )
+
+
+class _Parts:
+    """Dispatches parts to the estimator and writes each one when its results are back,
+    one part behind, so reading the next part overlaps matching the current one."""
+
+    def __init__(self, out: Path, estimator: Estimator, bar: tqdm, with_ref: bool):
+        self.out, self.estimator, self.bar, self.with_ref = out, estimator, bar, with_ref
         self.pending: tuple | None = None
         self.rows = 0
 
     def submit(self, index: int, flux, weight, labels, meta, failures) -> None:
-        handle = self.matcher.dispatch(flux, weight, self.pad_to) if len(flux) else None
+        handle = self.estimator.dispatch(flux, weight)
         self.flush()
-        spectra = (flux, weight) if self.fit is not None else None
-        self.pending = (index, handle, spectra, labels, meta, failures)
+        self.pending = (index, handle, flux, weight, labels, meta, failures)
 
     def flush(self) -> None:
         if self.pending is None:
             return
-        index, handle, spectra, labels, meta, failures = self.pending
-        if handle is None:
-            cols = _empty_rows(self.with_ref, self.fit is not None)
-        else:
-            found = Matcher.fetch(handle)
-            if self.fit is not None:
-                found = self.fit(*spectra, found)
-            cols = _catalogue_rows(meta, labels, found, self.with_ref)
+        index, handle, flux, weight, labels, meta, failures = self.pending
+        cols = self.estimator.columns(handle, flux, weight, labels, meta, self.with_ref)
         _write_part(self.out, index, cols, failures)
         self.rows += labels.shape[0]
         self.bar.update(labels.shape[0] + len(failures))
@@ -460,15 +534,14 @@ def infer_files(
         "reader": reader,
         "labels": None if labels is None else _sha256(json.dumps(sorted(labels)).encode())[:16],
     }
-    fit = _make_fit(library, settings, mesh)
-    if fit is not None:
-        record["fit"] = fit.record()
+    estimator = Estimator(library, settings, mesh)
+    if estimator.fit is not None:
+        record["fit"] = estimator.fit.record()
     _check_run(out, record)
     n_parts = -(-len(paths) // settings.chunk_size)
     todo = _my_parts(out, n_parts)
     t0 = time.perf_counter()
     if todo:
-        matcher = _make_matcher(library, settings, mesh)
         size = settings.chunk_size
         tasks = [
             ((i, lo), paths[lo : min(lo + read_chunk, (i + 1) * size, len(paths))])
@@ -477,7 +550,7 @@ def infer_files(
         ]
         n_todo = sum(len(c) for _, c in tasks)
         bar = _progress(len(paths), len(paths) - n_todo, progress)
-        writer = _Parts(out, matcher, size, bar, labels is not None, fit)
+        writer = _Parts(out, estimator, bar, labels is not None)
         chunks_left = {i: sum(1 for (j, _), _ in tasks if j == i) for i in todo}
         gathered: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
         for (i, _), chunk in iter_prepared(tasks, prepare, labels, reader, workers):
@@ -532,25 +605,24 @@ def infer_store(
         "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
         "infer": settings.record(),
     }
-    fit = _make_fit(library, settings, mesh)
-    if fit is not None:
-        record["fit"] = fit.record()
+    estimator = Estimator(library, settings, mesh)
+    if estimator.fit is not None:
+        record["fit"] = estimator.fit.record()
     _check_run(out, record)
     n_parts = -(-len(store) // settings.chunk_size)
     with_ref = bool(np.isfinite(store.labels).any())
     failures = store.failures()
     if failures and jax.process_index() == 0 and not part_path(out, n_parts).exists():
         # The store's own skipped inputs, listed with the catalogue's failures.
-        _write_part(out, n_parts, _empty_rows(with_ref, fit is not None), failures)
+        _write_part(out, n_parts, _empty_rows(with_ref, estimator.fit is not None), failures)
     todo = _my_parts(out, n_parts)
     t0 = time.perf_counter()
     done_now = 0
     if todo:
-        matcher = _make_matcher(library, settings, mesh)
         size = settings.chunk_size
         n_todo = sum(min((i + 1) * size, len(store)) - i * size for i in todo)
         bar = _progress(len(store), len(store) - n_todo, progress)
-        writer = _Parts(out, matcher, size, bar, with_ref, fit)
+        writer = _Parts(out, estimator, bar, with_ref)
         for i in todo:
             rows = np.arange(i * size, min((i + 1) * size, len(store)))
             arrays = store.read(rows)
@@ -616,6 +688,21 @@ def _write_failures(path: Path, failures: Sequence[tuple[str, str]]) -> None:
         w.writerows(failures)
 
 
+def catalogue_table(columns: Mapping[str, np.ndarray]) -> Any:
+    """Catalogue columns as an `astropy.table.Table` with their units (K, dex, km/s)."""
+    import astropy.units as u
+    from astropy.table import Table
+
+    table = Table({k: np.asarray(v) for k, v in columns.items()})
+    for name, unit in UNITS.items():
+        if name in table.colnames:
+            table[name].unit = u.dex if unit == "dex" else unit
+    for flag in MatchFlag:
+        if flag.value:
+            table.meta[f"FLAG{flag.value}"] = flag.name
+    return table
+
+
 def write_catalogue(
     out: str | os.PathLike,
     columns: Mapping[str, np.ndarray],
@@ -629,13 +716,12 @@ def write_catalogue(
     Returns the two paths.
     """
     from astropy.io import fits
-    from astropy.table import Table
 
     out = Path(out)
-    table = Table({k: np.asarray(v) for k, v in columns.items()})
-    for name, unit in UNITS.items():
-        if name in table.colnames and unit != "dex":
-            table[name].unit = unit
+    table = catalogue_table(columns)
+    for name in table.colnames:  # dex goes in by hand below: FITS has no dex
+        if UNITS.get(name) == "dex":
+            table[name].unit = None
     for flag in MatchFlag:
         if flag.value:
             table.meta[f"FLAG{flag.value}"] = flag.name

@@ -157,48 +157,23 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+CONFIGS = Path(__file__).resolve().parent / "configs"
+"""The shipped config files (``configs/`` at the repository's top links here)."""
+
+
+def shipped_config(name: str) -> ml_collections.ConfigDict:
+    """A shipped config file by name (e.g. ``"cpu"`` for ``configs/cpu.py``), as written."""
+    path = CONFIGS / f"{name}.py"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.py")))
+        raise InputError(f"no shipped config {name!r}; shipped: {known}")
+    return read_config_file(path)
+
+
 def cpu_config() -> ml_collections.ConfigDict:
-    """The defaults with a SOST small enough to train on 2 CPU cores in about 10 minutes.
-
-    Width 16 (content code 64 x 1200 at 4800 pixels), 2 residual blocks, lighter
-    discriminators; a 10x higher learning rate than the paper's, with linear decay over
-    the second half. The emulator trains for at most 2 minutes. `configs/cpu.py` and the
-    demo use it.
-
-    Trained as paired SOST, not the paper's unpaired objective: every observed spectrum
-    with reference labels has a synthetic partner (`sost_jax.pairing`), the translation is
-    the synthetic spectrum plus a position-aware change decoder (``model.translation``
-    "change"), and the losses are in-domain reconstruction and the paired term. On the mock
-    survey at 700 steps this put the translated templates 0.33% from the oracle's (raw
-    templates 1.0%), where the paper's formulation gave 2.5%, and adding its adversarial
-    and latent terms to the paired ones 0.66% (`README.md`). ``--set loss.gan=1.0 --set
-    loss.recon_c=1.0 --set loss.recon_s=1.0 --set loss.paired=0.0 --set
-    model.translation=direct`` trains the paper's formulation instead.
-    """
-    config = default_config()
-    config.model.dim = 16
-    config.model.n_res = 2
-    config.model.mlp_dim = 64
-    config.model.translation = "change"
-    config.dis.dim = 16
-    config.loss.paired = 10.0
-    config.loss.gan = 0.0
-    config.loss.recon_c = 0.0
-    config.loss.recon_s = 0.0
-    config.train.batch_size = 8
-    config.train.steps = 700
-    config.train.decay_start = 350
-    config.train.lr = 1e-3
-    config.train.eval_every = 100
-    config.train.checkpoint_every = 100
-    config.train.log_every = 20
-    config.emulator.max_minutes = 2.0
-    # the translated emulator (infer.method=fit) from 2 draws per library cell
-    config.library.translated_points_per_cell = 2
-    # Reference labels of survey stars are not exact: the demo pairs each observed star
-    # at its true labels plus errors like LAMOST's pipeline's (K, dex, dex).
-    config.demo.label_noise = [100.0, 0.15, 0.10]
-    return config
+    """``configs/cpu.py``: a SOST small enough to train on 2 CPU cores in about 10 minutes,
+    the demo's defaults (the file is the one source of these settings)."""
+    return shipped_config("cpu")
 
 
 def emulator_settings(config: ml_collections.ConfigDict) -> EmulatorSettings:
@@ -357,6 +332,7 @@ def load_config(
 __all__ = [
     "apply_overrides",
     "cpu_config",
+    "shipped_config",
     "default_config",
     "emulator_settings",
     "infer_settings",

@@ -674,19 +674,71 @@ def prepare_arrays(
         for clo in range(lo, min(lo + shard_size, n), chunk_size):
             sl = slice(clo, min(clo + chunk_size, n, lo + shard_size))
             w = wave[sl] if wave.ndim == 2 else wave
-            f, iv = to_grid(w, flux[sl], ivar[sl], settings, None if z is None else z[sl])
-            reasons = _check_coverage(iv, settings)
-            keep = np.array([r is None for r in reasons])
-            ids = np.asarray(meta["id"])[sl]
-            rows = [{k: np.asarray(v)[sl][i] for k, v in meta.items()} for i in range(len(ids))]
-            result = {
-                "flux": f[keep],
-                "ivar": iv[keep],
-                "meta": [r for r, k in zip(rows, keep, strict=True) if k],
-                "failures": [(str(i), r) for i, r in zip(ids, reasons, strict=True) if r],
-            }
-            part = _normalised(result, settings)
-            part["labels"] = np.asarray(labels[sl][keep], np.float32)
-            parts.append(part)
+            rows = {k: np.asarray(v)[sl] for k, v in meta.items()}
+            parts.append(
+                _prepared_rows(
+                    w, flux[sl], ivar[sl], settings, rows, labels[sl], None if z is None else z[sl]
+                )
+            )
         _write_shard(writer, s, parts)
     return PreparedStore(out_dir)
+
+
+def _prepared_rows(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    settings: PrepareSettings,
+    meta: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    z: np.ndarray | None,
+) -> dict[str, Any]:
+    """Grid, check and normalise rows of arrays: ``flux``, ``weight``, ``labels``, ``meta``
+    (dicts) of the usable rows and ``failures`` (id, reason) of the others."""
+    f, iv = to_grid(wave, flux, ivar, settings, z)
+    reasons = _check_coverage(iv, settings)
+    keep = np.array([r is None for r in reasons], bool)
+    ids = np.asarray(meta["id"])
+    rows = [{k: v[i] for k, v in meta.items()} for i in range(len(ids))]
+    part = _normalised(
+        {
+            "flux": f[keep],
+            "ivar": iv[keep],
+            "meta": [r for r, k in zip(rows, keep, strict=True) if k],
+            "failures": [(str(i), r) for i, r in zip(ids, reasons, strict=True) if r],
+        },
+        settings,
+    )
+    part["labels"] = np.asarray(labels, np.float32)[keep]
+    return part
+
+
+def prepare_in_memory(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    settings: PrepareSettings,
+    meta: Mapping[str, np.ndarray] | None = None,
+    z: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """`prepare_arrays` without a store: the prepared spectra as arrays.
+
+    Parameters are those of `prepare_arrays` (wave [P_in] or [N, P_in] Å; flux, ivar
+    [N, P_in]; meta columns [N] with ``id``; redshifts z [N]).
+
+    Returns
+    -------
+    dict
+        ``flux``, ``weight`` float32 [M, P] on ``settings.wave`` (normalised) and ``meta``
+        (columns [M]) of the M usable spectra; ``failures``: (id, reason) of the others.
+    """
+    n = np.shape(flux)[0]
+    meta = {"id": np.arange(n).astype(str)} if meta is None else dict(meta)
+    wave = np.asarray(wave, np.float64)
+    part = _prepared_rows(wave, flux, ivar, settings, meta, np.full((n, 3), np.nan), z)
+    return {
+        "flux": part["flux"],
+        "weight": part["weight"],
+        "meta": meta_columns(part["meta"]) if part["meta"] else {"id": np.zeros(0, str)},
+        "failures": part["failures"],
+    }

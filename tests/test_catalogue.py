@@ -14,6 +14,7 @@ from fixtures_kill import kill_when, slowed
 
 from sost_jax.calibration import ErrorCalibration
 from sost_jax.catalogue import (
+    Estimator,
     InferSettings,
     infer_files,
     infer_store,
@@ -109,6 +110,37 @@ def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
     np.testing.assert_allclose(csv["teff"], cat["teff"], rtol=1e-6)
     # the estimates track the truth: the library holds the same (noiseless) physics
     assert np.median(np.abs(cat["teff"] - cat["ref_teff"])) < 400
+
+
+def test_the_estimator_in_memory_equals_the_run_on_disk(survey, tmp_path):
+    store = prepare_files(
+        survey["paths"],
+        tmp_path / "store",
+        prepare_settings(survey["config"]),
+        labels=survey["labels"],
+        workers=1,
+        progress=False,
+    )
+    settings = InferSettings(k=5, chunk_size=8)
+    run = read_catalogue(
+        infer_store(store, survey["library"], tmp_path / "run", settings, progress=False)[
+            "catalogue"
+        ]
+    )
+    data = store.read(np.arange(len(store)))
+    estimator = Estimator(survey["library"], settings)
+    columns = estimator(data["flux"], data["weight"], store.meta, data["labels"])
+    assert list(columns) == list(run)
+    for name, column in columns.items():
+        if column.dtype.kind in "fiu":
+            np.testing.assert_array_equal(column, run[name], err_msg=name)
+        else:
+            assert list(column) == list(run[name]), name
+    empty = estimator(data["flux"][:0], data["weight"][:0])
+    assert set(empty) == set(run) - {"ref_teff", "ref_logg", "ref_feh"}
+    assert all(len(v) == 0 for v in empty.values())
+    with pytest.raises(InputError, match="do not fit the library's"):
+        estimator(data["flux"][:, :-1], data["weight"][:, :-1])
 
 
 _KILLED_RUN = (

@@ -63,10 +63,15 @@ def test_config_file_errors(tmp_path):
         load_config(bad)
 
 
-def test_the_cpu_config_file_is_the_demo_default():
-    from sost_jax.config import cpu_config
+def test_the_demo_reads_its_defaults_from_the_shipped_config_file():
+    from sost_jax.config import CONFIGS, cpu_config, shipped_config
 
-    assert load_config("configs/cpu.py").to_dict() == cpu_config().to_dict()
+    # configs/ at the top is the package's own folder (one source, installed with it)
+    assert CONFIGS.samefile(Path(__file__).resolve().parents[1] / "configs")
+    assert cpu_config().to_dict() == load_config("configs/cpu.py").to_dict()
+    assert cpu_config().train.steps == 700 and cpu_config().loss.paired == 10.0
+    with pytest.raises(ValueError, match="no shipped config 'cpuu'; shipped: cpu, cpu_unpaired"):
+        shipped_config("cpuu")
 
 
 def test_a_run_saved_before_a_setting_existed_loads_with_its_default(tmp_path):

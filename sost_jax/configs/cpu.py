@@ -5,8 +5,8 @@ discriminators; trained as paired SOST: every observed star with reference label
 synthetic partner (`sost_jax.pairing`), the translation is the synthetic spectrum plus a
 position-aware change decoder, and the losses are in-domain reconstruction and the paired
 term. A 10x higher learning rate than the paper's, with linear decay over the second half;
-the emulator trains for at most 2 minutes. The demo's defaults (`sost_jax.config.cpu_config`
-holds the same settings; a test keeps the two equal).
+the emulator trains for at most 2 minutes. The demo's defaults: `sost_jax.config.cpu_config`
+reads this file.
 
 ``--set loss.gan=1.0 --set loss.recon_c=1.0 --set loss.recon_s=1.0 --set loss.paired=0.0
 --set model.translation=direct`` trains the paper's formulation instead.
