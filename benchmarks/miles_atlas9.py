@@ -86,8 +86,10 @@ from sost_jax.config import (  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.emulator import load_or_train  # noqa: E402
 from sost_jax.evaluate import (  # noqa: E402
+    bias_scatter,
     bootstrap_bias_scatter,
     crossmatch,
+    label_difference,
     scatter_ratio_interval,
     summary_table,
     write_report,
@@ -214,11 +216,8 @@ def differences(matched: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]
     out = {}
     rows = np.asarray(matched["i_ref"], int)
     for name in LABEL_NAMES:
-        d = np.full(n, np.nan)
-        d[rows] = np.asarray(matched[f"est_{name}"], float) - np.asarray(
-            matched[f"ref_{name}"], float
-        )
-        out[name] = d
+        out[name] = np.full(n, np.nan)
+        out[name][rows] = label_difference(matched, name)
     return out
 
 
@@ -229,12 +228,9 @@ def statistics(
     out: dict[str, float] = {}
     for lib, d in diffs.items():
         for name in LABEL_NAMES:
-            x = d[name][np.isfinite(d[name])]
-            out[f"{prefix}n_{name}_{lib}"] = int(x.size)
-            out[f"{prefix}bias_{name}_{lib}"] = float(x.mean()) if x.size else float("nan")
-            out[f"{prefix}scatter_{name}_{lib}"] = (
-                float(x.std(ddof=1)) if x.size > 1 else float("nan")
-            )
+            s = bias_scatter(d[name])
+            for stat in ("n", "bias", "scatter"):
+                out[f"{prefix}{stat}_{name}_{lib}"] = s[stat]
             for stat, (lo, hi) in bootstrap_bias_scatter(d[name], n_boot).items():
                 out[f"{prefix}{stat}_{name}_{lib}_ci68_lo"] = lo
                 out[f"{prefix}{stat}_{name}_{lib}_ci68_hi"] = hi

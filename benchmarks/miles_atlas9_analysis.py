@@ -37,7 +37,7 @@ from peak import provenance, write_result  # noqa: E402
 from sost_jax.catalogue import read_catalogue  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.emulator import Emulator  # noqa: E402
-from sost_jax.evaluate import bootstrap_bias_scatter, crossmatch  # noqa: E402
+from sost_jax.evaluate import bias_scatter, bootstrap_bias_scatter, crossmatch  # noqa: E402
 from sost_jax.plots import save_figure  # noqa: E402
 from sost_jax.store import PreparedStore  # noqa: E402
 from sost_jax.translation import translator_from_run  # noqa: E402
@@ -82,11 +82,10 @@ def by_kind(diffs: dict[str, dict], labels: np.ndarray, n_boot: int) -> dict[str
         for lib, d in diffs.items():
             for name in LABEL_NAMES:
                 x = d[name][inside]
-                x = x[np.isfinite(x)]
+                s = bias_scatter(x)
                 key = f"{name}_{lib}_{kind}"
-                out[f"bias_{key}"] = float(x.mean()) if x.size else float("nan")
-                out[f"scatter_{key}"] = float(x.std(ddof=1)) if x.size > 1 else float("nan")
-                if x.size > 2:
+                out[f"bias_{key}"], out[f"scatter_{key}"] = s["bias"], s["scatter"]
+                if s["n"] > 2:
                     for stat, (lo, hi) in bootstrap_bias_scatter(x, n_boot).items():
                         out[f"{stat}_{key}_ci68_lo"], out[f"{stat}_{key}_ci68_hi"] = lo, hi
     return out

@@ -722,9 +722,6 @@ def write_catalogue(
     for name in table.colnames:  # dex goes in by hand below: FITS has no dex
         if UNITS.get(name) == "dex":
             table[name].unit = None
-    for flag in MatchFlag:
-        if flag.value:
-            table.meta[f"FLAG{flag.value}"] = flag.name
     if library is not None:
         table.meta["LIBKIND"] = str(library.meta.get("kind", ""))
         table.meta["LIBHASH"] = library_hash(library)
