@@ -75,6 +75,18 @@ def _run(survey, out, chunk=8, with_labels=True):
     )
 
 
+def _prepared(survey, out):
+    """The survey's files as a prepared store with their labels."""
+    return prepare_files(
+        survey["paths"],
+        out,
+        prepare_settings(survey["config"]),
+        labels=survey["labels"],
+        workers=1,
+        progress=False,
+    )
+
+
 def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
     summary = _run(survey, tmp_path / "inf")
     cat = read_catalogue(summary["catalogue"])
@@ -83,14 +95,7 @@ def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
     failures = (tmp_path / "inf" / "failures.csv").read_text()
     assert "broken.fits" in failures
 
-    store = prepare_files(
-        survey["paths"],
-        tmp_path / "store",
-        prepare_settings(survey["config"]),
-        labels=survey["labels"],
-        workers=1,
-        progress=False,
-    )
+    store = _prepared(survey, tmp_path / "store")
     settings = InferSettings(k=5, chunk_size=8)
     summary = infer_store(store, survey["library"], tmp_path / "direct", settings, progress=False)
     direct = read_catalogue(summary["catalogue"])
@@ -113,14 +118,7 @@ def test_catalogue_equals_matching_the_prepared_store(survey, tmp_path):
 
 
 def test_the_estimator_in_memory_equals_the_run_on_disk(survey, tmp_path):
-    store = prepare_files(
-        survey["paths"],
-        tmp_path / "store",
-        prepare_settings(survey["config"]),
-        labels=survey["labels"],
-        workers=1,
-        progress=False,
-    )
+    store = _prepared(survey, tmp_path / "store")
     settings = InferSettings(k=5, chunk_size=8)
     run = read_catalogue(
         infer_store(store, survey["library"], tmp_path / "run", settings, progress=False)[
