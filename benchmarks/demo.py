@@ -21,7 +21,7 @@ from pathlib import Path
 from peak import write_result
 
 from sost_jax.config import cpu_config, load_config
-from sost_jax.demo import run_demo
+from sost_jax.demo.run import run_demo
 
 RESULTS = Path(__file__).resolve().parent / "results" / "demo.json"
 

@@ -31,7 +31,7 @@ from miles_atlas9 import ROOT, TEFF_RANGES, data_path, emulator_errors, prepare_
 from peak import provenance, write_result  # noqa: E402
 
 from sost_jax.config import emulator_settings, load_config  # noqa: E402
-from sost_jax.emulator import emulator_from_store  # noqa: E402
+from sost_jax.library.emulator import emulator_from_store  # noqa: E402
 
 RESULTS = HERE / "results" / "emulator_atlas9.json"
 SCALE = np.array([250.0, 0.5, 0.3])  # [K, dex, dex]: one grid step of Teff, log g, [Fe/H]

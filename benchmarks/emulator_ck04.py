@@ -1,6 +1,6 @@
 """Benchmark: interpolation error of the Payne-style emulator at held-out grid points.
 
-Trains `sost_jax.emulator` on (a) the mock survey's regular synthetic grid (1463 models,
+Trains `sost_jax.library.emulator` on (a) the mock survey's regular synthetic grid (1463 models,
 normalised on 3900-8699 Å at 1 Å) and (b) the real Castelli-Kurucz 2004 grid in
 ../shared/data/ck04 (Teff 3500-8000 K, all log g and [M/H]; the miles_ck04 setting:
 3900-7400 Å at 10 Å, degraded to a Gaussian FWHM of 40 Å, normalised), each early-stopped
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from sost_jax.emulator import EmulatorSettings, Scaler, train_emulator
-from sost_jax.io.grids import read_ck04
+from sost_jax.data.io.grids import read_ck04
+from sost_jax.data.prepare import PrepareSettings, to_grid
+from sost_jax.data.preprocess import normalise
+from sost_jax.library.emulator import EmulatorSettings, Scaler, train_emulator
 from sost_jax.mock import default_mock_config, grid_parameters, synthetic_spectra
-from sost_jax.prepare import PrepareSettings, to_grid
-from sost_jax.preprocess import normalise
 
 CK04 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ck04"
 RESULTS = Path(__file__).resolve().parent / "results" / "emulator.json"

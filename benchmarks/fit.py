@@ -5,7 +5,7 @@ emulator and, with ``demo.fit``, the calibrated fit catalogues of the 2000 test 
 compares, against the test stars' true labels:
 
 * bias and scatter of each label for the grid catalogues (the paper's two-best rule) and
-  the fit catalogues (`sost_jax.fitstage`), raw and SOST;
+  the fit catalogues (`sost_jax.inference.fit.stage`), raw and SOST;
 * pull standard deviations ``(est - truth) / err``, overall and per S/N bin, of the fits'
   calibrated errors (and of the grid's errors, for comparison);
 * RV recovery: the mock's test files carry the true RV and a header redshift with a 4 km/s
@@ -38,11 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from sost_jax.catalogue import InferSettings, infer_files, read_catalogue
 from sost_jax.config import cpu_config, infer_settings, prepare_settings
 from sost_jax.constants import C_KMS, LABEL_NAMES
-from sost_jax.demo import run_demo
-from sost_jax.store import PreparedStore
+from sost_jax.data.store import PreparedStore
+from sost_jax.demo.run import run_demo
+from sost_jax.inference.catalogue import read_catalogue
+from sost_jax.inference.estimate import InferSettings
+from sost_jax.inference.runner import infer_files
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fit.json"

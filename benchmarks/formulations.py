@@ -1,7 +1,7 @@
 """Which SOST formulation to use: paper, reference, unpaired, paired, subset- and semi-paired,
 with accurate and with biased reference labels, on the mock survey where the truth is known.
 
-Every formulation is the whole demo (`sost_jax.demo.run_demo`: train, build the library,
+Every formulation is the whole demo (`sost_jax.demo.run.run_demo`: train, build the library,
 parameterise the 2000 held-out test stars, compare with their true labels) on one shared
 mock survey and emulator, at the same CPU scale (width 16, 2 residual blocks, 700 steps,
 lr 1e-3 decaying over the second half), so the objective is what differs:
@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from sost_jax.config import load_config
-from sost_jax.demo import run_demo
+from sost_jax.demo.run import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "formulations.json"

@@ -1,18 +1,17 @@
 """Benchmark: spectra per second of the template matcher, against the float32 matmul peak.
 
-Times `sost_jax.matching.make_matcher` (chi2 in matrix form, top-k, estimate; jit-compiled,
-targets sharded over all devices) for a library of 2413 templates x 4800 pixels at N = 2000
-to 20000 targets, streamed in fixed chunks, so that only a [chunk, T] block of chi2 is held
-at any N. The rate is rated in GFLOP/s (4 N P T: the two [N, P] x [P, T] products) against
-the machine's measured float32 matmul peak, and put next to a naive NumPy broadcasting
-version timed in the same run on a few targets. `infer_store` is also timed end to end on a
-temporary prepared store, and `sost-jax infer` end to end (`sost_jax.catalogue.infer_files`:
-mock LAMOST FITS files -> read, rest frame, resample, normalise -> match -> catalogue FITS +
-CSV) on the LAMOST grid, three times, each run next to a run of the bare matcher and one of
-the reading + normalising half alone (``infer_fraction_of_matcher``: the median ratio).
-Random template flux: the cost of chi2 does not depend on the values. The two products are
-also timed through NumPy's BLAS, with its own square-matmul peak (``numpy_*`` keys), to show
-whether a BLAS call beats XLA's dot at these shapes.
+Times `sost_jax.inference.matching.make_matcher` (chi2 in matrix form, top-k, estimate;
+jit-compiled, targets sharded over all devices) for a library of 2413 templates x 4800 pixels at N =
+2000 to 20000 targets, streamed in fixed chunks, so that only a [chunk, T] block of chi2 is held at
+any N. The rate is rated in GFLOP/s (4 N P T: the two [N, P] x [P, T] products) against the
+machine's measured float32 matmul peak, and put next to a naive NumPy broadcasting version timed in
+the same run on a few targets. `infer_store` is also timed end to end on a temporary prepared store,
+and `sost-jax infer` end to end (`sost_jax.inference.runner.infer_files`: mock LAMOST FITS files ->
+read, rest frame, resample, normalise -> match -> catalogue FITS + CSV) on the LAMOST grid, three
+times, each run next to a run of the bare matcher and one of the reading + normalising half alone
+(``infer_fraction_of_matcher``: the median ratio). Random template flux: the cost of chi2 does not
+depend on the values. The two products are also timed through NumPy's BLAS, with its own
+square-matmul peak (``numpy_*`` keys), to show whether a BLAS call beats XLA's dot at these shapes.
 
     python benchmarks/match.py [--quick] [--templates 2413] [--pixels 4800]
                                [--n 2000 5000 10000 20000] [--chunk 2000] [--naive-n 50]
@@ -43,11 +42,12 @@ sys.path.insert(0, str(HERE))
 
 from peak import jax_matmul_peak, numpy_matmul_peak, write_result  # noqa: E402
 
-from sost_jax.catalogue import InferSettings, infer_store  # noqa: E402
-from sost_jax.library import Library  # noqa: E402
-from sost_jax.matching import make_matcher  # noqa: E402
-from sost_jax.memory import aligned_empty  # noqa: E402
-from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402
+from sost_jax.data.store import PreparedStore, StoreWriter  # noqa: E402
+from sost_jax.inference.estimate import InferSettings  # noqa: E402
+from sost_jax.inference.matching import make_matcher  # noqa: E402
+from sost_jax.inference.runner import infer_store  # noqa: E402
+from sost_jax.library.templates import Library  # noqa: E402
+from sost_jax.runtime.memory import aligned_empty  # noqa: E402
 
 QUICK = {"templates": 400, "pixels": 1000, "n": [500, 1000], "chunk": 250, "naive_n": 8}
 QUICK_EXTRA = {"store_n": 500, "peak_sizes": [512, 1024], "infer_n": 300}
@@ -75,7 +75,7 @@ def random_library(n_templates: int, n_pixels: int, seed: int = 0):
 
 def random_targets(n: int, n_pixels: int, seed: int = 1):
     """Targets [n, P] and inverse variances [n, P] with ~5 % masked pixels, in the aligned
-    memory `infer` reads chunks into (`sost_jax.memory.aligned_empty`)."""
+    memory `infer` reads chunks into (`sost_jax.runtime.memory.aligned_empty`)."""
     rng = np.random.default_rng(seed)
     flux, weight = aligned_empty((n, n_pixels)), aligned_empty((n, n_pixels))
     flux[:] = 1 + 0.1 * rng.standard_normal((n, n_pixels))
@@ -86,7 +86,8 @@ def random_targets(n: int, n_pixels: int, seed: int = 1):
 
 def time_matcher(matcher, flux, weight, n_total: int) -> float:
     """Seconds to match ``n_total`` targets as chunks of ``flux`` (reused), pipelined like
-    `sost_jax.catalogue`: the next chunk is dispatched before the previous one is fetched."""
+    `sost_jax.inference.runner`: the next chunk is dispatched before the previous one is
+    fetched."""
     chunk = flux.shape[0]
     t0 = time.perf_counter()
     pending, done = None, 0
@@ -174,10 +175,11 @@ def time_infer(
     end-to-end run has its own matcher run next to it (the machine's speed drifts by 10%
     within minutes); the fraction is the median of the runs' ratios. The first call, on a
     few files, compiles and starts the reader processes."""
-    from sost_jax.catalogue import InferSettings, infer_files
-    from sost_jax.library import Library
+    from sost_jax.data.prepare import PrepareSettings, iter_prepared
+    from sost_jax.inference.estimate import InferSettings
+    from sost_jax.inference.runner import infer_files
+    from sost_jax.library.templates import Library
     from sost_jax.mock import write_mock_lamost_survey
-    from sost_jax.prepare import PrepareSettings, iter_prepared
 
     prepare = PrepareSettings()
     templates, labels = random_library(n_templates, prepare.wave.size)

@@ -14,7 +14,7 @@ configs/miles_atlas9.py; method notes in docs/real_spectra.md.
   whose MILES number is a multiple of 5 are the test set; the others are the training pool
   (SOST's observed domain, the reference catalogue whose cells the libraries are drawn in,
   the matched styles' partners and the empirical library).
-* Libraries (two-best chi2, `sost_jax.catalogue`): ``raw`` (emulator spectra, one random
+* Libraries (two-best chi2, `sost_jax.inference.catalogue`): ``raw`` (emulator spectra, one random
   triple per cell of the pool holding at least two stars), one SOST library per formulation
   (``reference``, ``paper``, ``unpaired``, ``paired``, ``semipaired``: the same spectra
   translated, each with the style of its chi2-matched pool star) and ``empirical`` (the
@@ -75,7 +75,6 @@ from miles_ck04 import (  # noqa: E402
 )
 from peak import provenance, write_result  # noqa: E402
 
-from sost_jax.catalogue import infer_store, read_catalogue  # noqa: E402
 from sost_jax.config import (  # noqa: E402
     emulator_settings,
     infer_settings,
@@ -84,8 +83,13 @@ from sost_jax.config import (  # noqa: E402
     prepare_settings,
 )
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
-from sost_jax.emulator import load_or_train  # noqa: E402
-from sost_jax.evaluate import (  # noqa: E402
+from sost_jax.data.io import read_reference_catalog  # noqa: E402
+from sost_jax.data.io.grids import read_array_grid  # noqa: E402
+from sost_jax.data.prepare import prepare_arrays, prepare_files  # noqa: E402
+from sost_jax.data.preprocess import degrade_to_fwhm  # noqa: E402
+from sost_jax.data.store import PreparedStore  # noqa: E402
+from sost_jax.evaluation.figures import plot_estimates_vs_reference  # noqa: E402
+from sost_jax.evaluation.metrics import (  # noqa: E402
     bias_scatter,
     bootstrap_bias_scatter,
     crossmatch,
@@ -94,14 +98,11 @@ from sost_jax.evaluate import (  # noqa: E402
     summary_table,
     write_report,
 )
-from sost_jax.figures import plot_estimates_vs_reference  # noqa: E402
-from sost_jax.io import read_reference_catalog  # noqa: E402
-from sost_jax.io.grids import read_array_grid  # noqa: E402
-from sost_jax.library import Library, read_library, write_library  # noqa: E402
-from sost_jax.plots import plot_learnt_change, plot_translation_examples  # noqa: E402
-from sost_jax.prepare import prepare_arrays, prepare_files  # noqa: E402
-from sost_jax.preprocess import degrade_to_fwhm  # noqa: E402
-from sost_jax.store import PreparedStore  # noqa: E402
+from sost_jax.evaluation.plots import plot_learnt_change, plot_translation_examples  # noqa: E402
+from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
+from sost_jax.inference.runner import infer_store  # noqa: E402
+from sost_jax.library.emulator import load_or_train  # noqa: E402
+from sost_jax.library.templates import Library, read_library, write_library  # noqa: E402
 
 #: Formulations in the order they run by default (the first fills the figures).
 DEFAULT_FORMULATIONS = ("paired", "semipaired", "unpaired", "paper", "reference")

@@ -34,13 +34,13 @@ from miles_atlas9 import RESULTS as RUN_RESULTS  # noqa: E402
 from miles_ck04 import templates_at_labels  # noqa: E402
 from peak import provenance, write_result  # noqa: E402
 
-from sost_jax.catalogue import read_catalogue  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
-from sost_jax.emulator import Emulator  # noqa: E402
-from sost_jax.evaluate import bias_scatter, bootstrap_bias_scatter, crossmatch  # noqa: E402
-from sost_jax.plots import save_figure  # noqa: E402
-from sost_jax.store import PreparedStore  # noqa: E402
-from sost_jax.translation import translator_from_run  # noqa: E402
+from sost_jax.data.store import PreparedStore  # noqa: E402
+from sost_jax.evaluation.metrics import bias_scatter, bootstrap_bias_scatter, crossmatch  # noqa: E402
+from sost_jax.evaluation.plots import save_figure  # noqa: E402
+from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
+from sost_jax.library.emulator import Emulator  # noqa: E402
+from sost_jax.sost.translation import translator_from_run  # noqa: E402
 
 RESULTS = HERE / "results" / "miles_atlas9_analysis.json"
 #: Kinds of star: name -> (Teff range [K], log g range [dex], [Fe/H] range [dex]).

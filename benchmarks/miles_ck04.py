@@ -15,7 +15,8 @@ in configs/miles_ck04.py.
 * Both on 3900-7400 Å in 10 Å pixels (351; the generators pad to a multiple of 4 and crop
   back), degraded to a Gaussian FWHM of 40 Å and divided by a P-spline pseudo-continuum
   (knots every 200 Å).
-* Three libraries estimate the test stars by the two-best chi2 rule (`sost_jax.catalogue`):
+* Three libraries estimate the test stars by the two-best chi2 rule
+  (`sost_jax.inference.estimate`):
   the raw Kurucz library (emulator spectra at one random triple per cell of the pool holding
   at least two stars), the SOST library (the same spectra translated, each with the style of
   its chi2-matched pool star) and the pool's own spectra (an empirical library). The chi2
@@ -62,7 +63,6 @@ sys.path.insert(0, str(HERE))
 
 from peak import write_result  # noqa: E402
 
-from sost_jax.catalogue import infer_store, read_catalogue  # noqa: E402
 from sost_jax.config import (  # noqa: E402
     emulator_settings,
     infer_settings,
@@ -70,26 +70,28 @@ from sost_jax.config import (  # noqa: E402
     load_config,
     prepare_settings,
 )
-from sost_jax.configfile import apply_overrides  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
-from sost_jax.emulator import emulator_from_store  # noqa: E402
-from sost_jax.evaluate import crossmatch, format_table, summary_table, write_report  # noqa: E402
-from sost_jax.figures import plot_estimates_vs_reference  # noqa: E402
-from sost_jax.io import read_ck04, read_miles_params  # noqa: E402
-from sost_jax.library import (  # noqa: E402
+from sost_jax.data.io import read_ck04, read_miles_params  # noqa: E402
+from sost_jax.data.prepare import prepare_arrays, prepare_files, read_to_grid  # noqa: E402
+from sost_jax.data.preprocess import normalise  # noqa: E402
+from sost_jax.data.store import PreparedStore, StoreWriter  # noqa: E402
+from sost_jax.evaluation.figures import plot_estimates_vs_reference  # noqa: E402
+from sost_jax.evaluation.metrics import crossmatch, format_table, summary_table, write_report  # noqa: E402
+from sost_jax.evaluation.plots import plot_library_coverage  # noqa: E402
+from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
+from sost_jax.inference.matching import make_matcher  # noqa: E402
+from sost_jax.inference.runner import infer_store  # noqa: E402
+from sost_jax.library.emulator import emulator_from_store  # noqa: E402
+from sost_jax.library.styles import style_source_from_spec  # noqa: E402
+from sost_jax.library.templates import (  # noqa: E402
     Library,
     make_libraries,
     read_library,
 )
-from sost_jax.matching import make_matcher  # noqa: E402
-from sost_jax.pairing import paired_store  # noqa: E402
-from sost_jax.plots import plot_library_coverage  # noqa: E402
-from sost_jax.prepare import prepare_arrays, prepare_files, read_to_grid  # noqa: E402
-from sost_jax.preprocess import normalise  # noqa: E402
-from sost_jax.store import PreparedStore, StoreWriter  # noqa: E402
-from sost_jax.styles import style_source_from_spec  # noqa: E402
-from sost_jax.training import train_and_evaluate  # noqa: E402
-from sost_jax.translation import translator_from_run  # noqa: E402
+from sost_jax.settings import apply_overrides  # noqa: E402
+from sost_jax.sost.pairing import paired_store  # noqa: E402
+from sost_jax.sost.training import train_and_evaluate  # noqa: E402
+from sost_jax.sost.translation import translator_from_run  # noqa: E402
 
 LIBRARIES = {
     "raw": "raw Kurucz",

@@ -1,12 +1,12 @@
 """Benchmark: LAMOST FITS files -> normalised arrays on the common grid, spectra per second.
 
 Writes a few thousand mock LAMOST-layout files (checked to read like the real DR10 files when
-../shared/data is present), prepares them into a store with `sost_jax.prepare.prepare_files`
+../shared/data is present), prepares them into a store with `sost_jax.data.prepare.prepare_files`
 (reader processes on every core read, grid and normalise; the calling process writes), and
 in the same run:
 
 - the parts alone, in a child process pinned to one core: reading a file (its arrays as
-  stored, `sost_jax.io.read_raw`), bringing a chunk onto the grid (checks and masks,
+  stored, `sost_jax.data.io.read_raw`), bringing a chunk onto the grid (checks and masks,
   stacking, rest frame, resampling, coverage), normalising it (with the flux checks),
   writing it to a store. Their limit is cores / (sum of the parts' seconds per
   spectrum): what the pipeline would reach with perfect overlap and no hand-off cost;
@@ -39,9 +39,9 @@ import numpy as np
 from astropy.io import fits
 from scipy.interpolate import make_smoothing_spline
 
-from sost_jax.io import read_raw, read_spectrum
+from sost_jax.data.io import read_raw, read_spectrum
+from sost_jax.data.prepare import PrepareSettings, prepare_files
 from sost_jax.mock import write_mock_lamost_survey
-from sost_jax.prepare import PrepareSettings, prepare_files
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "lamost_dr10"
 RESULTS = Path(__file__).resolve().parent / "results" / "prepare.json"
@@ -94,11 +94,11 @@ def parts_on_one_core(
     (called in a child, `_parts_children`). Best of two passes over the same ``n`` files.
     With ``start``: after compiling, touch ``start`` + ".ready.<pid>" and wait for ``start``
     before timing (children on several cores then run their passes at the same time)."""
-    from sost_jax.memory import keep_freed_memory
-    from sost_jax.prepare import _normalised, read_to_grid
+    from sost_jax.data.prepare import _normalised, read_to_grid
+    from sost_jax.runtime.memory import keep_freed_memory
 
     keep_freed_memory()  # as in the reader processes
-    from sost_jax.store import StoreWriter
+    from sost_jax.data.store import StoreWriter
 
     paths = sorted(str(p) for p in folder.glob("*.fits"))[:n]
     settings = PrepareSettings()

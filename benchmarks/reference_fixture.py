@@ -2,7 +2,7 @@
 
 Imports ``models.py`` of the reference (github zeyangyan/SOST) from the folder you give,
 loads deterministic weights into its Encoder, Decoder and MultiDiscriminator
-(`sost_jax.reference_port.check_weights`, so the fixture stores the seed and the entries'
+(`sost_jax.sost.reference_port.check_weights`, so the fixture stores the seed and the entries'
 names and shapes rather than millions of weights), runs them on fixed inputs, and writes
 ``tests/data/reference_fixture.npz``:
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sost_jax.reference_port import check_weights
+from sost_jax.sost.reference_port import check_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Generator sizes of the two cases (the discriminator's sizes are fixed in the reference).

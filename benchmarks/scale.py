@@ -39,9 +39,10 @@ sys.path.insert(0, str(HERE))
 from match import random_library, random_targets  # noqa: E402
 from peak import write_result  # noqa: E402
 
-from sost_jax.catalogue import iter_parts, read_catalogue  # noqa: E402
-from sost_jax.library import Library, write_library  # noqa: E402
-from sost_jax.store import StoreWriter  # noqa: E402
+from sost_jax.data.store import StoreWriter  # noqa: E402
+from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
+from sost_jax.inference.runner import iter_parts  # noqa: E402
+from sost_jax.library.templates import Library, write_library  # noqa: E402
 
 SHARD = 20_000  # spectra written per store shard (never all N in memory)
 FRACTIONS = (0.1, 0.5, 1.0)

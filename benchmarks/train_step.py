@@ -78,7 +78,7 @@ def xla_flops(compiled: Any) -> float | None:
 
 def jax_param_counts(state: Any) -> dict[str, int]:
     """Parameter counts of domain a's encoders, decoder (with MLP) and discriminator."""
-    from sost_jax.models import count_params
+    from sost_jax.sost.models import count_params
 
     gen = state.gen_params["a"]
     enc = sum(count_params(v) for k, v in gen.items() if k in ("content", "style"))
@@ -91,7 +91,7 @@ def jax_param_counts(state: Any) -> dict[str, int]:
 
 def run_jax(config: Any, batch: dict[str, np.ndarray], steps: int, warmup: int) -> dict[str, Any]:
     """Compile the train step (timed apart), count its FLOPs, time steady-state steps."""
-    from sost_jax import training
+    from sost_jax.sost import training
 
     state = training.create_train_state(
         config, jax.random.PRNGKey(config.train.seed), batch["x_a"].shape[1]
@@ -257,8 +257,8 @@ def main() -> None:
 
     config, missing = None, None
     try:
-        from sost_jax import training  # noqa: F401
         from sost_jax.config import load_config, prepare_settings
+        from sost_jax.sost import training  # noqa: F401
 
         config = load_config(resolve_config_path(args.config), args.set)
         n_pixels = args.pixels or int(prepare_settings(config).wave.size)

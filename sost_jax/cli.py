@@ -63,7 +63,7 @@ def _add_distributed_arg(p: argparse.ArgumentParser) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sost_jax.config import cpu_config
-    from sost_jax.demo import run_demo
+    from sost_jax.demo.run import run_demo
 
     config = load_config(args.config, args.overrides, base=cpu_config)
     summary = run_demo(config, args.workdir, progress=not args.quiet)
@@ -88,8 +88,8 @@ def _cmd_mock(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from sost_jax.io import labels_by_id, read_reference_catalog
-    from sost_jax.prepare import prepare_files
+    from sost_jax.data.io import labels_by_id, read_reference_catalog
+    from sost_jax.data.prepare import prepare_files
 
     config = load_config(args.config, args.overrides)
     paths = expand_inputs(args.inputs)
@@ -120,9 +120,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_pair(args: argparse.Namespace) -> int:
-    from sost_jax.emulator import Emulator
-    from sost_jax.pairing import paired_store
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.store import PreparedStore
+    from sost_jax.library.emulator import Emulator
+    from sost_jax.sost.pairing import paired_store
 
     observed = PreparedStore(args.observed)
     store = paired_store(Emulator.load(args.emulator), observed, args.out)
@@ -132,7 +132,7 @@ def _cmd_pair(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from sost_jax.training import TrainingDiverged, train_and_evaluate
+    from sost_jax.sost.training import TrainingDiverged, train_and_evaluate
 
     overrides = list(args.overrides)
     if args.synthetic:
@@ -160,7 +160,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_library(args: argparse.Namespace) -> int:
-    from sost_jax.library import make_libraries
+    from sost_jax.library.templates import make_libraries
 
     config = load_config(args.config, args.overrides)
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -185,12 +185,12 @@ def _cmd_library(args: argparse.Namespace) -> int:
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
-    from sost_jax.catalogue import infer_files, infer_store
-    from sost_jax.io import labels_by_id, read_reference_catalog
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.io import labels_by_id, read_reference_catalog
+    from sost_jax.data.store import PreparedStore
+    from sost_jax.inference.runner import infer_files, infer_store
 
     if args.distributed:
-        from sost_jax.distributed import start_processes
+        from sost_jax.runtime.distributed import start_processes
 
         start_processes()
     config = load_config(args.config, args.overrides)
@@ -231,9 +231,9 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from sost_jax.catalogue import read_catalogue
-    from sost_jax.fitstage import calibrate_catalogue
-    from sost_jax.library import read_library
+    from sost_jax.inference.catalogue import read_catalogue
+    from sost_jax.inference.fit.stage import calibrate_catalogue
+    from sost_jax.library.templates import read_library
 
     ref_err = None
     if args.ref_err:
@@ -257,8 +257,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from sost_jax.evaluate import format_table
-    from sost_jax.report import evaluate_catalogues
+    from sost_jax.evaluation.metrics import format_table
+    from sost_jax.evaluation.report import evaluate_catalogues
 
     names = args.names.split(",") if args.names else [Path(c).stem for c in args.catalogues]
     if len(names) != len(args.catalogues) or len(set(names)) != len(names):

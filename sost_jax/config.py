@@ -4,7 +4,7 @@ Configs are data: an ``ml_collections.ConfigDict`` whose sections map to the pip
 stages. This module sits above the stages: each section's defaults and checks are its
 stage's own settings (`PrepareSettings`, `EmulatorSettings`, `LibraryGrid`, `InferSettings`,
 ``models.MODEL_DEFAULTS``, ...), and no stage imports it. Reading config files, overrides
-and saving are `sost_jax.configfile`'s (the bottom of the package).
+and saving are `sost_jax.settings`'s (the bottom of the package).
 """
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ from pathlib import Path
 
 import ml_collections
 
-from sost_jax.catalogue import InferSettings
-from sost_jax.cells import LibraryGrid
-from sost_jax.configfile import (
+from sost_jax.data.prepare import PrepareSettings
+from sost_jax.errors import InputError
+from sost_jax.inference.estimate import InferSettings
+from sost_jax.library.cells import LibraryGrid
+from sost_jax.library.emulator import EmulatorSettings
+from sost_jax.library.styles import SPEC_KINDS
+from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.settings import (
     apply_overrides,
     check_known_keys,
     read_config_file,
     save_config,
 )
-from sost_jax.emulator import EmulatorSettings
-from sost_jax.errors import InputError
-from sost_jax.mock.config import default_mock_config, validate_mock_config
-from sost_jax.models import DIS_DEFAULTS, MODEL_DEFAULTS
-from sost_jax.pairing import LabelErrors
-from sost_jax.prepare import PrepareSettings
-from sost_jax.styles import SPEC_KINDS
+from sost_jax.sost.models import DIS_DEFAULTS, MODEL_DEFAULTS
+from sost_jax.sost.pairing import LabelErrors
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -56,7 +56,7 @@ def default_config() -> ml_collections.ConfigDict:
             "n_reference": 100_000,
             "tsne_points": 300,
             "label_noise": [0.0, 0.0, 0.0],
-            # systematic errors of those labels (sost_jax.pairing.LabelErrors): Teff' =
+            # systematic errors of those labels (sost_jax.sost.pairing.LabelErrors): Teff' =
             # teff_scale Teff + teff_offset, log g pulled by logg_pull towards logg_pivot,
             # [Fe/H] + feh_offset; e.g. LASP-like: 80 K, 0.15 towards 3.5 dex, -0.08 dex
             "label_bias": {
@@ -73,11 +73,11 @@ def default_config() -> ml_collections.ConfigDict:
             "pair_fraction": 1.0,
             "subset_label_noise": [50.0, 0.05, 0.03],
             # also fit the test set continuously (infer.method=fit) with the raw and SOST
-            # libraries' emulators, errors calibrated on the observed pool (sost_jax.demo_fit)
+            # libraries' emulators, errors calibrated on the observed pool (sost_jax.demo.fit)
             "fit": True,
         }
     )
-    # Generator (both auto-encoders) and discriminators: see sost_jax.models.
+    # Generator (both auto-encoders) and discriminators: see sost_jax.sost.models.
     c.model = ml_collections.ConfigDict(dict(MODEL_DEFAULTS))
     c.dis = ml_collections.ConfigDict(dict(DIS_DEFAULTS))
     # Loss weights, sost-jax's defaults (GAN 1, id 10, content 1, style 1, no cycle);
@@ -98,7 +98,7 @@ def default_config() -> ml_collections.ConfigDict:
             # (stop-gradient), as the reference code does
             "detach_content": False,
             # the observed domain's discriminator sees translations with the noise and mask
-            # of observed spectra of the batch (sost_jax.training.as_measured)
+            # of observed spectra of the batch (sost_jax.sost.training.as_measured)
             "gan_measured": False,
             "recon_weighting": "mask",
         }
@@ -109,7 +109,7 @@ def default_config() -> ml_collections.ConfigDict:
             "synthetic_store": "",  # prepared store of the synthetic domain (a)
             "observed_store": "",  # prepared store of the observed domain (b)
             # synthetic spectra at the observed spectra's labels, row-aligned with the
-            # observed store (`sost_jax.pairing`); needed when loss.paired > 0
+            # observed store (`sost_jax.sost.pairing`); needed when loss.paired > 0
             "paired_store": "",
             "batch_size": 8,
             "steps": 200_000,
@@ -129,13 +129,13 @@ def default_config() -> ml_collections.ConfigDict:
             # what the discriminators see as fakes: "fresh" translations by the updated
             # generators, or the "same" ones as the generator step (the reference's order)
             "dis_fakes": "fresh",
-            "distributed": False,  # one of several processes (sost_jax.distributed)
+            "distributed": False,  # one of several processes (sost_jax.runtime.distributed)
         }
     )
-    # The Payne-style emulator of the synthetic grid (see sost_jax.emulator.EmulatorSettings).
+    # The Payne-style emulator of the synthetic grid (sost_jax.library.emulator.EmulatorSettings).
     c.emulator = EmulatorSettings().to_dict()
-    # The template library: cells of the reference catalogue (sost_jax.cells.LibraryGrid)
-    # and where translated spectra take their style code from (sost_jax.styles: "matched",
+    # The template library: cells of the reference catalogue (sost_jax.library.cells.LibraryGrid)
+    # and where translated spectra take their style code from (sost_jax.library.styles: "matched",
     # "prior", "fixed:v1,...", "gaussian:PATH", "mixture:PATH"); spectra per compiled call.
     # "matched" partners: among observed spectra with S/N >= match_min_snr, the one with
     # the smallest mean squared difference over its good pixels ("mask") or the smallest
@@ -147,12 +147,12 @@ def default_config() -> ml_collections.ConfigDict:
             "match_weight": "mask",
             "match_min_snr": 0.0,
             "batch": 256,
-            # the translated emulator (sost_jax.translated_emulator) that infer.method=fit
+            # the translated emulator (sost_jax.library.translated_emulator) that infer.method=fit
             # goes through: draws per kept cell it is trained on; 0 builds none
             "translated_points_per_cell": 4,
         }
     )
-    # Template matching and survey inference (sost_jax.catalogue.InferSettings).
+    # Template matching and survey inference (sost_jax.inference.estimate.InferSettings).
     c.infer = InferSettings().to_dict()
     return c
 

@@ -1,12 +1,28 @@
-"""Settings dataclasses built from config mappings (``config.section.to_dict()``)."""
+"""Settings as data: typed settings built from config mappings, and config files.
+
+The bottom of the package: it knows no stage. Each stage's settings are a frozen dataclass
+built by `from_mapping` from its section of a config. A config is an
+``ml_collections.ConfigDict``; a config file is a Python file whose ``get_config()`` returns
+one (``configs/``), or the JSON that `save_config` writes beside every run's outputs.
+Defaults and validation of a whole run live in `sost_jax.config`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ast
+import difflib
+import importlib.util
+import json
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar
 
+import ml_collections
+
 from sost_jax.errors import InputError
+from sost_jax.runtime.files import write_text
 
 T = TypeVar("T")
 
@@ -19,3 +35,96 @@ def from_mapping(cls: type[T], d: Mapping[str, Any], what: str, **fixed: Any) ->
     if unknown:
         raise InputError(f"unknown {what}: {unknown}; known: {sorted(known)}")
     return cls(**dict(d), **fixed)
+
+
+def read_config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+    """The config of a ``.py`` file (its ``get_config()``) or of a saved ``.json``, as
+    written (no defaults added, no validation)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if path.suffix == ".json":
+        return ml_collections.ConfigDict(json.loads(path.read_text()))
+    spec = importlib.util.spec_from_file_location(f"sost_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"cannot import config file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise InputError(f"config file {path} defines no get_config()")
+    return module.get_config()
+
+
+def _parse_value(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def unknown_key_error(key: str, known: Sequence[str], where: str) -> InputError:
+    """The error for a config key ``key`` that is not among ``known``, naming the nearest
+    known one (a misspelling, most often). ``where`` says where the key was found."""
+    *parents, leaf = key.split(".")
+    near = difflib.get_close_matches(leaf, list(known), n=2, cutoff=0.6)
+    prefix = ".".join(parents) + "." if parents else ""
+    if near:
+        hint = "did you mean " + " or ".join(repr(prefix + k) for k in near) + "?"
+    else:
+        hint = f"known: {', '.join(sorted(known))}"
+    return InputError(f"unknown config key {key!r} {where}; {hint}")
+
+
+def check_known_keys(
+    config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict, where: str
+) -> None:
+    """Raise `unknown_key_error` for the first key of ``config`` that ``reference`` lacks.
+
+    Sections are compared recursively. New top-level sections are allowed: a benchmark's
+    or a user's own settings (e.g. ``miles``) live beside the pipeline's.
+    """
+
+    def walk(node: ml_collections.ConfigDict, ref: ml_collections.ConfigDict, path: str) -> None:
+        for key in node.keys():
+            if key not in ref:
+                if path:
+                    raise unknown_key_error(path + key, list(ref.keys()), where)
+                continue
+            if isinstance(node[key], ml_collections.ConfigDict) and isinstance(
+                ref[key], ml_collections.ConfigDict
+            ):
+                walk(node[key], ref[key], f"{path}{key}.")
+
+    walk(config, reference, "")
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
+    """Apply ``section.key=value`` overrides in place; unknown keys are an error."""
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(f"override {item!r} is not of the form key.path=value")
+        key, text = item.split("=", 1)
+        *parents, leaf = key.strip().split(".")
+        node = config
+        for depth, part in enumerate(parents):
+            if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+                section = ".".join(parents[: depth + 1])
+                raise unknown_key_error(section, list(node.keys()), f"in override {item!r}")
+            node = node[part]
+        if leaf not in node:
+            raise unknown_key_error(key.strip(), list(node.keys()), f"in override {item!r}")
+        value = _parse_value(text)
+        old = node[leaf]
+        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(old, list) and isinstance(value, tuple):
+            value = list(value)
+        if old is not None and type(value) is not type(old):
+            raise InputError(f"config key {key!r} expects {type(old).__name__}, got {text!r}")
+        node[leaf] = value
+
+
+def save_config(config: ml_collections.ConfigDict, path: str | os.PathLike) -> None:
+    """Write the resolved config as JSON (readable back with `load_config`), atomically:
+    every process of a multi-process run writes the same file."""
+    write_text(path, config.to_json(indent=1, sort_keys=True))

@@ -53,7 +53,7 @@ def tiny_batch(config, seed=0):
     """Four spectra of each domain of the tiny mock, from row ``seed`` on, as a batch."""
     import numpy as np
 
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.store import PreparedStore
 
     a = PreparedStore(config.train.synthetic_store).read(np.arange(seed, seed + 4))
     b = PreparedStore(config.train.observed_store).read(np.arange(seed, seed + 4))

@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 from astropy.nddata import InverseVariance, StdDevUncertainty
 
-from sost_jax.api import as_arrays, parameterise
-from sost_jax.catalogue import InferSettings, infer_store, read_catalogue
 from sost_jax.config import load_config, prepare_settings
-from sost_jax.emulator import EmulatorSettings, train_emulator
+from sost_jax.data.prepare import prepare_arrays
 from sost_jax.errors import InputError
-from sost_jax.library import Library, write_library
+from sost_jax.inference.api import as_arrays, parameterise
+from sost_jax.inference.catalogue import read_catalogue
+from sost_jax.inference.estimate import InferSettings
+from sost_jax.inference.runner import infer_store
+from sost_jax.library.emulator import EmulatorSettings, train_emulator
+from sost_jax.library.templates import Library, write_library
 from sost_jax.mock import observed_spectra
 from sost_jax.mock.params import grid_parameters
-from sost_jax.prepare import prepare_arrays
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
 specutils = pytest.importorskip("specutils")  # in the dev extra: runs in CI
@@ -110,7 +112,7 @@ def test_the_api_matches_the_command_line_path(setup, tmp_path, method):
 def test_the_api_writes_no_file(setup, tmp_path, monkeypatch):
     import tempfile
 
-    from sost_jax import store
+    from sost_jax.data import store
 
     def no_store(*args, **kwargs):
         raise AssertionError("parameterise wrote a store")

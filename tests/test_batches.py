@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sost_jax.batches import BatchStream, Position, split_validation
-from sost_jax.store import PreparedStore, StoreWriter
+from sost_jax.data.batches import BatchStream, Position, split_validation
+from sost_jax.data.store import PreparedStore, StoreWriter
 
 
 @pytest.fixture(scope="module")

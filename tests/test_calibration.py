@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sost_jax.calibration import ErrorCalibration, fit_error_calibration
 from sost_jax.errors import InputError
+from sost_jax.inference.fit.calibration import ErrorCalibration, fit_error_calibration
 
 
 def simulated(n: int, scale, floor, ref_sigma=None, seed: int = 0):

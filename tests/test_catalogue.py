@@ -12,25 +12,20 @@ import pytest
 from fixtures_io import LAMOST_DIR, needs
 from fixtures_kill import kill_when, slowed
 
-from sost_jax.calibration import ErrorCalibration
-from sost_jax.catalogue import (
-    Estimator,
-    InferSettings,
-    infer_files,
-    infer_store,
-    iter_parts,
-    read_catalogue,
-)
 from sost_jax.config import load_config, prepare_settings
-from sost_jax.emulator import EmulatorSettings, train_emulator
+from sost_jax.data.io import labels_by_id, read_reference_catalog
+from sost_jax.data.prepare import prepare_arrays, prepare_files
 from sost_jax.errors import InputError
-from sost_jax.fitstage import CALIBRATION, FIT_COLUMNS
-from sost_jax.io import labels_by_id, read_reference_catalog
-from sost_jax.library import Library, read_library, write_library
-from sost_jax.matching import MatchFlag
+from sost_jax.inference.catalogue import read_catalogue
+from sost_jax.inference.estimate import Estimator, InferSettings
+from sost_jax.inference.fit.calibration import ErrorCalibration
+from sost_jax.inference.fit.stage import CALIBRATION, FIT_COLUMNS
+from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.runner import infer_files, infer_store, iter_parts
+from sost_jax.library.emulator import EmulatorSettings, train_emulator
+from sost_jax.library.templates import Library, read_library, write_library
 from sost_jax.mock import observed_spectra, write_mock_lamost_survey
 from sost_jax.mock.params import grid_parameters
-from sost_jax.prepare import prepare_arrays, prepare_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.py"
@@ -142,9 +137,9 @@ def test_the_estimator_in_memory_equals_the_run_on_disk(survey, tmp_path):
 
 
 _KILLED_RUN = (
-    slowed("sost_jax.catalogue._write_part", 2.0)
+    slowed("sost_jax.inference.runner._write_part", 2.0)
     + """
-import sost_jax.catalogue as c
+import sost_jax.inference.runner as c
 from sost_jax.config import load_config, prepare_settings
 c.infer_files({paths!r}, {library!r}, {out!r}, prepare_settings(load_config({tiny!r})),
               c.InferSettings(k=5, chunk_size=8), workers=1, read_chunk=4, progress=False)
@@ -255,8 +250,8 @@ def test_the_real_lamost_files_run_end_to_end(tmp_path):
 
 
 def test_is_current_tells_a_resumable_run_from_a_stale_one(survey, tmp_path):
-    from sost_jax.catalogue import is_current
-    from sost_jax.library import read_library
+    from sost_jax.inference.runner import is_current
+    from sost_jax.library.templates import read_library
 
     out = tmp_path / "inf"
     assert is_current(out, survey["library"], survey["paths"])  # nothing there yet
@@ -353,8 +348,8 @@ def test_fitting_with_a_library_that_names_no_emulator_is_refused(survey, tmp_pa
 
 
 def test_calibrate_writes_the_calibration_that_later_fits_read(fit_library, tmp_path, capsys):
-    from sost_jax.catalogue import write_catalogue
     from sost_jax.cli import main
+    from sost_jax.inference.catalogue import write_catalogue
 
     library, emulator = fit_library
     copy = tmp_path / "emulator"

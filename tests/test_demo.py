@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sost_jax.catalogue import read_catalogue
 from sost_jax.cli import main
-from sost_jax.store import PreparedStore
+from sost_jax.data.store import PreparedStore
+from sost_jax.inference.catalogue import read_catalogue
 
 TINY = [
     "--config",

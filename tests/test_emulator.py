@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sost_jax.emulator import (
+from sost_jax.data.store import StoreWriter
+from sost_jax.library.emulator import (
     MIN_GRID_POINTS,
     Emulator,
     EmulatorSettings,
@@ -20,7 +21,6 @@ from sost_jax.emulator import (
     load_or_train,
     train_emulator,
 )
-from sost_jax.store import StoreWriter
 
 CK04_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ck04"
 FAST = {"hidden": (64, 64), "batch_size": 64, "eval_every": 10}
@@ -227,9 +227,9 @@ def test_ck04_grid_held_out_error(tmp_path: Path) -> None:
     """The real Castelli-Kurucz grid, Teff 3500-8000 K, on a coarse 3900-7400 Å grid."""
     if not CK04_DIR.is_dir():
         pytest.skip(f"real ck04 grid {CK04_DIR} is absent")
-    from sost_jax.io.grids import read_ck04
-    from sost_jax.prepare import PrepareSettings, to_grid
-    from sost_jax.preprocess import normalise
+    from sost_jax.data.io.grids import read_ck04
+    from sost_jax.data.prepare import PrepareSettings, to_grid
+    from sost_jax.data.preprocess import normalise
 
     grid = read_ck04(CK04_DIR, teff_range=(3500, 8000), wave_range=(3700, 7600))
     prep = PrepareSettings(

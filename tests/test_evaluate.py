@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sost_jax.evaluate import (
+from sost_jax.evaluation.metrics import (
     FEH_RANGES,
     SNR_EDGES,
     bias_scatter,

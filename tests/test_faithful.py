@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from conftest import tiny_batch as _batch
 
-from sost_jax import losses
 from sost_jax.config import load_config
-from sost_jax.models import (
+from sost_jax.sost import losses
+from sost_jax.sost.models import (
     AutoEncoder,
     MultiScaleDiscriminator,
     _decimate,
     input_length,
     round_trip_length,
 )
-from sost_jax.training import (
+from sost_jax.sost.training import (
     create_train_state,
     discriminator_loss,
     generator_loss,

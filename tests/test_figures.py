@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sost_jax import figures, plots
-from sost_jax.evaluate import crossmatch
+from sost_jax.evaluation import figures, plots
+from sost_jax.evaluation.metrics import crossmatch
 
 
 def _written(paths, stem):

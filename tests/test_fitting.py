@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 
 from sost_jax.constants import C_KMS
-from sost_jax.devices import data_mesh
-from sost_jax.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
 from sost_jax.errors import InputError
-from sost_jax.fitting import FitSettings, Fitter, fit_spectra, model_flux
-from sost_jax.matching import MatchFlag
-from sost_jax.spectral_model import (
+from sost_jax.inference.fit.fitting import FitSettings, Fitter, fit_spectra, model_flux
+from sost_jax.inference.fit.spectral_model import (
     doppler_shift,
     legendre_basis,
     make_shift_grid,
     make_spectral_model,
 )
+from sost_jax.inference.matching import MatchFlag
+from sost_jax.library.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
+from sost_jax.runtime.devices import data_mesh
 
 WAVE = np.arange(5000.0, 5400.0, 0.5)  # 800 pixels [Å]
 LOW, HIGH = np.array([4000.0, 1.0, -1.5]), np.array([7000.0, 5.0, 0.5])

@@ -93,4 +93,4 @@ def test_no_stage_imports_the_run_config():
         for m, p in modules.items()
         if "sost_jax.config" in _imports(p, True, modules) + _imports(p, False, modules)
     }
-    assert users <= {"sost_jax.cli", "sost_jax.demo", "sost_jax.api"}, users
+    assert users <= {"sost_jax.cli", "sost_jax.demo.run", "sost_jax.inference.api"}, users

@@ -14,7 +14,7 @@ from fixtures_io import (
     write_lamost_dr14,
 )
 
-from sost_jax.io import read_lamost, read_many, read_spectrum
+from sost_jax.data.io import read_lamost, read_many, read_spectrum
 
 
 def test_dispatch_on_layout(tmp_path: Path) -> None:

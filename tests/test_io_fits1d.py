@@ -9,8 +9,8 @@ import pytest
 from astropy.io import fits
 from fixtures_io import MILES_DIR, needs, write_image
 
-from sost_jax.io import read_fits1d
-from sost_jax.spectra import ReadError
+from sost_jax.data.io import read_fits1d
+from sost_jax.data.spectra import ReadError
 
 MILES_FILE = MILES_DIR / "MILES_res2.50_star_m0001V.fits"
 

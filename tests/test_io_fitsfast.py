@@ -10,8 +10,8 @@ import pytest
 from astropy.io import fits
 from fixtures_io import write_lamost_dr5
 
-from sost_jax.io import fitsfast
-from sost_jax.io.fitsfast import FitsFormatError, FitsUnsupported
+from sost_jax.data.io import fitsfast
+from sost_jax.data.io.fitsfast import FitsFormatError, FitsUnsupported
 
 
 def _card(key: str, value: str) -> str:

@@ -9,14 +9,14 @@ import pytest
 from astropy.io import fits
 from fixtures_io import CK04_DIR, needs
 
-from sost_jax.io import (
+from sost_jax.data.io import (
     read_array_grid,
     read_ascii_grid,
     read_ascii_grid_index,
     read_ck04,
     write_array_grid,
 )
-from sost_jax.spectra import Grid, ReadError
+from sost_jax.data.spectra import Grid, ReadError
 
 
 @needs(CK04_DIR)

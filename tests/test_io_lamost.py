@@ -18,8 +18,8 @@ from fixtures_io import (
     write_lamost_dr14,
 )
 
-from sost_jax.io import read_lamost
-from sost_jax.spectra import ReadError, Spectrum
+from sost_jax.data.io import read_lamost
+from sost_jax.data.spectra import ReadError, Spectrum
 
 LAMOST_FILES = sorted(LAMOST_DIR.glob("*.fits")) if LAMOST_DIR.is_dir() else []
 

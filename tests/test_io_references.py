@@ -9,8 +9,8 @@ import pytest
 from astropy.io import fits
 from fixtures_io import LAMOST_DIR, MILES_DIR, needs
 
-from sost_jax.io import read_lamost, read_miles_params, read_reference_catalog
-from sost_jax.spectra import ReadError
+from sost_jax.data.io import read_lamost, read_miles_params, read_reference_catalog
+from sost_jax.data.spectra import ReadError
 
 
 @needs(LAMOST_DIR)

@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from sost_jax import checkpoints
-from sost_jax.cells import LibraryGrid, count_cells, select_cells
 from sost_jax.config import load_config, save_config
-from sost_jax.library import (
+from sost_jax.library.cells import LibraryGrid, count_cells, select_cells
+from sost_jax.library.styles import FixedStyle, MatchedObservedStyle, PriorStyle
+from sost_jax.library.templates import (
     Library,
     build_library,
     read_library,
     translate_library,
     write_library,
 )
-from sost_jax.styles import FixedStyle, MatchedObservedStyle, PriorStyle
-from sost_jax.training import create_train_state
-from sost_jax.translation import fingerprint, translator_from_run
+from sost_jax.sost import checkpoints
+from sost_jax.sost.training import create_train_state
+from sost_jax.sost.translation import fingerprint, translator_from_run
 
 # Two cells per label: Teff 4000-4150-4300 K, log g 1.0-1.25-1.5, [Fe/H] -1.0..-0.85..-0.7.
 SMALL = LibraryGrid(
@@ -291,10 +291,10 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     """End to end: train 3 steps, restore, match partners in the observed store, translate,
     write and read the library."""
     from sost_jax.config import prepare_settings
+    from sost_jax.data.store import PreparedStore
+    from sost_jax.library.styles import style_source_from_spec
     from sost_jax.mock.survey import make_mock_survey
-    from sost_jax.store import PreparedStore
-    from sost_jax.styles import style_source_from_spec
-    from sost_jax.training import train_and_evaluate
+    from sost_jax.sost.training import train_and_evaluate
 
     config = load_config("configs/tiny.py", TINY_GRID)
     make_mock_survey(tmp_path, config.mock, prepare_settings(config), 48, 48, 4, progress=False)
@@ -321,8 +321,8 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     np.testing.assert_array_equal(back.columns["partner_id"], lib.columns["partner_id"])
 
     # The same run through the command line: emulator + both libraries, then a catalogue.
-    from sost_jax.catalogue import read_catalogue
     from sost_jax.cli import main
+    from sost_jax.inference.catalogue import read_catalogue
 
     cells = [
         "library.grid.teff_step=1500.0",

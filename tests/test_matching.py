@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from sost_jax.matching import (
+from sost_jax.data.store import PreparedStore, StoreWriter
+from sost_jax.inference.matching import (
     MatchFlag,
     chi2_matrix,
     estimate,
@@ -17,7 +18,6 @@ from sost_jax.matching import (
     make_matcher,
     match,
 )
-from sost_jax.store import PreparedStore, StoreWriter
 
 P = 96
 
@@ -230,8 +230,10 @@ def found_args(found):
 def test_inferring_a_store_equals_matching_its_arrays(tmp_path):
     """The path users run (`infer_store`: parts, resumable catalogue) against `match` and
     `estimate` on the whole array at once."""
-    from sost_jax.catalogue import InferSettings, infer_store, read_catalogue
-    from sost_jax.library import Library
+    from sost_jax.inference.catalogue import read_catalogue
+    from sost_jax.inference.estimate import InferSettings
+    from sost_jax.inference.runner import infer_store
+    from sost_jax.library.templates import Library
 
     templates, labels = _grid_library()
     rng = np.random.default_rng(8)
@@ -264,8 +266,8 @@ def test_inferring_a_store_equals_matching_its_arrays(tmp_path):
 def test_aligned_chunks_are_matched_in_place_and_others_alike():
     """A full chunk in 64-byte-aligned memory is handed to JAX as it is, which on CPUs uses
     its memory without a copy; an unaligned or short one is copied once; one answer."""
-    from sost_jax.matching import _padded
-    from sost_jax.memory import aligned_empty
+    from sost_jax.inference.matching import _padded
+    from sost_jax.runtime.memory import aligned_empty
 
     rng = np.random.default_rng(3)
     templates = rng.normal(1, 0.1, (20, 64)).astype(np.float32)

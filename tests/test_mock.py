@@ -10,6 +10,7 @@ import pytest
 from astropy.io import fits
 
 from sost_jax.constants import C_KMS
+from sost_jax.data.preprocess import air_to_vac
 from sost_jax.mock import (
     COMPONENTS,
     MASK_BAD_PIXEL,
@@ -29,7 +30,6 @@ from sost_jax.mock import (
     write_lamost_fits,
     write_mock_lamost_survey,
 )
-from sost_jax.preprocess import air_to_vac
 
 REAL_LAMOST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lamost_dr10"
 REAL_FILE = REAL_LAMOST / "3703110.fits"

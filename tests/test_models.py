@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sost_jax.config import load_config
-from sost_jax.models import (
+from sost_jax.sost.models import (
     AutoEncoder,
     Conv1D,
     ConvTranspose1D,

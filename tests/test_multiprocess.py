@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from fixtures_kill import kill_when, slowed
 
-from sost_jax import checkpoints
-from sost_jax.catalogue import read_catalogue
-from sost_jax.library import Library, write_library
-from sost_jax.store import PreparedStore
-from sost_jax.training import create_train_state
+from sost_jax.data.store import PreparedStore
+from sost_jax.inference.catalogue import read_catalogue
+from sost_jax.library.templates import Library, write_library
+from sost_jax.sost import checkpoints
+from sost_jax.sost.training import create_train_state
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.py"
@@ -25,7 +25,7 @@ TIMEOUT = 240  # s per launch; a hung collective fails the test instead of the C
 
 #: `sost-jax` with every part written slowly (a process to kill mid-run).
 _SLOW_CLI = (
-    slowed("sost_jax.catalogue._write_part", 1.5)
+    slowed("sost_jax.inference.runner._write_part", 1.5)
     + """
 import sys
 from sost_jax.cli import main

@@ -5,10 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from sost_jax.batches import BatchStream, Position
-from sost_jax.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
-from sost_jax.pairing import paired_store, partner_rows
-from sost_jax.store import PreparedStore, StoreWriter
+from sost_jax.data.batches import BatchStream, Position
+from sost_jax.data.store import PreparedStore, StoreWriter
+from sost_jax.library.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
+from sost_jax.sost.pairing import paired_store, partner_rows
 
 WAVE = np.linspace(4000.0, 5000.0, 50)
 
@@ -105,7 +105,7 @@ def test_cli_pair_writes_the_partner_store(observed, tmp_path, capsys):
 
 
 def test_label_errors_have_the_asked_offset_scale_and_noise():
-    from sost_jax.pairing import LabelErrors
+    from sost_jax.sost.pairing import LabelErrors
 
     rng = np.random.default_rng(0)
     n = 200_000
@@ -138,7 +138,7 @@ def test_label_errors_have_the_asked_offset_scale_and_noise():
 
 def test_demo_pairs_a_subset_at_accurate_labels():
     from sost_jax.config import load_config
-    from sost_jax.demo import reference_labels_for_pairs
+    from sost_jax.demo.run import reference_labels_for_pairs
 
     rng = np.random.default_rng(2)
     truth = np.stack(

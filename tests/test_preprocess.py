@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sost_jax.constants import C_KMS, FWHM_PER_SIGMA
-from sost_jax.preprocess import (
+from sost_jax.data.preprocess import (
     NormaliseSettings,
     air_to_vac,
     bspline_basis,
@@ -19,7 +19,7 @@ from sost_jax.preprocess import (
     to_rest_frame,
     vac_to_air,
 )
-from sost_jax.preprocess.continuum import ROWS_PER_CALL, knot_interval_pixels
+from sost_jax.data.preprocess.continuum import ROWS_PER_CALL, knot_interval_pixels
 
 
 def test_default_grid_has_4800_pixels():
@@ -92,7 +92,7 @@ def test_resample_rows_with_their_own_wavelengths_match_single_calls():
 def test_resample_in_passes_equals_each_row_alone(own_grids: bool) -> None:
     """A chunk longer than one pass (`ROWS_PER_PASS`) gives, row for row, what each spectrum
     resampled alone gives: shared or per-row input grids, per-row output grids."""
-    from sost_jax.preprocess.resample import ROWS_PER_PASS
+    from sost_jax.data.preprocess.resample import ROWS_PER_PASS
 
     rng = np.random.default_rng(4)
     n = 2 * ROWS_PER_PASS + 5
@@ -113,7 +113,7 @@ def test_resample_in_passes_equals_each_row_alone(own_grids: bool) -> None:
 def test_shared_grid_in_each_observed_frame_equals_rest_frame_rows():
     """The one-interpolation rest frame (the grid moved into each spectrum's observed frame,
     one shared input grid) gives what shifting each spectrum's own wavelengths gives."""
-    from sost_jax.prepare import PrepareSettings, to_grid
+    from sost_jax.data.prepare import PrepareSettings, to_grid
 
     rng = np.random.default_rng(2)
     settings = PrepareSettings(grid_start=4500.0, grid_stop=5499.0)

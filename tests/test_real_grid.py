@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 
 from sost_jax.constants import FWHM_PER_SIGMA
+from sost_jax.data.io.grids import read_array_grid, write_array_grid
+from sost_jax.data.prepare import PrepareSettings, to_grid
+from sost_jax.data.preprocess import air_to_vac, vac_to_air
+from sost_jax.data.spectra import Grid
 from sost_jax.errors import InputError
-from sost_jax.evaluate import bootstrap_bias_scatter, bootstrap_interval, scatter_ratio_interval
-from sost_jax.io.grids import read_array_grid, write_array_grid
-from sost_jax.prepare import PrepareSettings, to_grid
-from sost_jax.preprocess import air_to_vac, vac_to_air
-from sost_jax.spectra import Grid
+from sost_jax.evaluation.metrics import (
+    bootstrap_bias_scatter,
+    bootstrap_interval,
+    scatter_ratio_interval,
+)
 
 GRID = "atlas9_spectrum/grid.npz"
 MILES = {"grid_start": 3900.0, "grid_stop": 7400.0, "grid_step": 1.0, "grid_medium": "air"}

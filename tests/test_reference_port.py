@@ -3,7 +3,7 @@
 The fixture (`benchmarks/reference_fixture.py`, made once with torch from the reference's
 ``models.py``) holds inputs, outputs and the parameter entries of the reference's Encoder,
 Decoder and MultiDiscriminator; the weights are regenerated from their seed
-(`sost_jax.reference_port.check_weights`) and ported, so no torch is needed here.
+(`sost_jax.sost.reference_port.check_weights`) and ported, so no torch is needed here.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from sost_jax.config import load_config
-from sost_jax.models import AutoEncoder, MultiScaleDiscriminator, count_params
-from sost_jax.reference_port import check_weights, discriminator_params, generator_params
+from sost_jax.sost.models import AutoEncoder, MultiScaleDiscriminator, count_params
+from sost_jax.sost.reference_port import check_weights, discriminator_params, generator_params
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = np.load(ROOT / "tests" / "data" / "reference_fixture.npz")

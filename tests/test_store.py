@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from sost_jax.prepare import PrepareSettings, prepare_arrays
-from sost_jax.store import PreparedStore, StoreWriter, write_rows
+from sost_jax.data.prepare import PrepareSettings, prepare_arrays
+from sost_jax.data.store import PreparedStore, StoreWriter, write_rows
 
 WAVE = np.linspace(4000.0, 5000.0, 64)
 
@@ -60,7 +60,7 @@ def test_blocks_of_rows_read_the_same_as_gathers(tmp_path):
 def test_rows_written_in_pieces_with_gaps_make_a_compact_shard(tmp_path, monkeypatch):
     """Chunks written by several writers at their own offsets, with room left for skipped
     inputs: the finished shard holds exactly the written rows, in order."""
-    import sost_jax.store
+    import sost_jax.data.store
 
     rng = np.random.default_rng(4)
     shard = _shard(rng, 9, 0)
@@ -71,7 +71,7 @@ def test_rows_written_in_pieces_with_gaps_make_a_compact_shard(tmp_path, monkeyp
         lo = sum(k for f, k in spans if f < first)
         for name in ("flux", "weight"):
             write_rows(folder, name, shard[name][lo : lo + n], first, 14)
-    monkeypatch.setattr(sost_jax.store, "_MOVE_BYTES", 2 * WAVE.size * 4)  # 2 rows at a time
+    monkeypatch.setattr(sost_jax.data.store, "_MOVE_BYTES", 2 * WAVE.size * 4)  # 2 rows at a time
     writer.finish_shard(0, spans, shard["labels"], shard["meta"])
     store = PreparedStore(tmp_path)
     got = store.read(np.arange(9))
@@ -123,7 +123,7 @@ def test_fingerprint_follows_the_content(tmp_path):
 
 
 def test_replacing_leaves_the_old_file_when_the_writer_fails(tmp_path):
-    from sost_jax.files import replacing, write_text
+    from sost_jax.runtime.files import replacing, write_text
 
     path = tmp_path / "run.json"
     write_text(path, "old")

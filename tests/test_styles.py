@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from sost_jax import styles as st
-from sost_jax.store import PreparedStore, StoreWriter
+from sost_jax.data.store import PreparedStore, StoreWriter
+from sost_jax.library.templates import styles as st
 
 KEY = jax.random.PRNGKey(3)
 D = 4

@@ -131,7 +131,7 @@ def _flax_config() -> Any:
 
 def test_reference_computes_the_same_as_the_flax_modules():
     jax = pytest.importorskip("jax")
-    models = pytest.importorskip("sost_jax.models")
+    models = pytest.importorskip("sost_jax.sost.models")
     config = _flax_config()
     torch.manual_seed(0)
     ae_t, dis_t = ref.AutoEncoder(TINY), ref.MultiScaleDiscriminator(TINY)

@@ -10,17 +10,17 @@ import pytest
 from conftest import TINY_GRID
 from conftest import tiny_batch as _batch
 
-from sost_jax import losses
 from sost_jax.config import load_config
-from sost_jax.store import StoreWriter
-from sost_jax.training import (
+from sost_jax.data.store import StoreWriter
+from sost_jax.sost import losses
+from sost_jax.sost.training import (
     TrainingDiverged,
     create_train_state,
     make_train_step,
     train_and_evaluate,
     training_rows,
 )
-from sost_jax.translation import translate
+from sost_jax.sost.translation import translate
 
 
 def test_a_few_steps_reduce_the_reconstruction_loss(tiny):
@@ -89,7 +89,7 @@ def test_resume_continues_bit_for_bit(tiny, tmp_path):
 
 
 def test_min_snr_keeps_only_bright_observed_spectra(tiny, tmp_path):
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.store import PreparedStore
 
     observed = PreparedStore(tiny.train.observed_store)
     snr = np.asarray(observed.meta["snr"])
@@ -110,7 +110,7 @@ def test_min_snr_keeps_only_bright_observed_spectra(tiny, tmp_path):
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, tmp_path):
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.store import PreparedStore
 
     good = PreparedStore(tiny.train.observed_store)
     data = good.read(np.arange(len(good)))
@@ -172,7 +172,7 @@ def test_cli_train_runs_and_reports_bad_input(tiny, tmp_path, capsys):
 def _paired_copy(tiny, tmp_path, unpaired=(0, 1)):
     """A partner store for the tiny observed store: the synthetic spectra row by row (any
     row-aligned spectra do for the mechanics), rows ``unpaired`` without a partner."""
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.store import PreparedStore
 
     syn = PreparedStore(tiny.train.synthetic_store)
     obs = PreparedStore(tiny.train.observed_store)
@@ -200,8 +200,8 @@ def test_change_translation_starts_as_the_identity(tiny):
 
 
 def test_paired_term_uses_only_rows_with_a_partner(tiny, tmp_path):
-    from sost_jax.store import PreparedStore
-    from sost_jax.training import generator_loss
+    from sost_jax.data.store import PreparedStore
+    from sost_jax.sost.training import generator_loss
 
     config = load_config(None, [])
     config.update(tiny)
@@ -241,7 +241,7 @@ def test_paired_training_runs_and_needs_its_store(tiny, tmp_path):
 
 
 def test_without_unpaired_terms_only_reconstruction_and_pairs_train(tiny, tmp_path):
-    from sost_jax.store import PreparedStore
+    from sost_jax.data.store import PreparedStore
 
     config = load_config(None, [])
     config.update(tiny)
@@ -262,8 +262,8 @@ def test_without_unpaired_terms_only_reconstruction_and_pairs_train(tiny, tmp_pa
 
 
 def test_domain_mean_averages_only_pixels_with_data(tiny):
-    from sost_jax.store import PreparedStore
-    from sost_jax.training import domain_mean
+    from sost_jax.data.store import PreparedStore
+    from sost_jax.sost.training import domain_mean
 
     store = PreparedStore(tiny.train.observed_store)
     rows = np.arange(0, 40, 3)
@@ -276,7 +276,7 @@ def test_domain_mean_averages_only_pixels_with_data(tiny):
 
 
 def test_mean_gap_term_trains_the_mean_change_towards_the_gap(tiny):
-    from sost_jax.training import generator_loss
+    from sost_jax.sost.training import generator_loss
 
     config = load_config(None, [])
     config.update(tiny)
@@ -307,7 +307,7 @@ def test_mean_gap_term_trains_the_mean_change_towards_the_gap(tiny):
 
 
 def test_as_measured_adds_the_noise_and_mask_of_observed_spectra():
-    from sost_jax.training import as_measured
+    from sost_jax.sost.training import as_measured
 
     x = jnp.full((3, 20_000), 0.8)
     weight = np.tile(np.array([[100.0], [400.0], [2500.0]]), (1, 20_000)).astype(np.float32)
@@ -321,7 +321,7 @@ def test_as_measured_adds_the_noise_and_mask_of_observed_spectra():
 
 def test_paired_batches_come_only_from_stars_with_a_partner(tiny, tmp_path, monkeypatch):
     """A small paired subset (an APOGEE-like overlap) still fills every paired batch."""
-    from sost_jax import training
+    from sost_jax.sost import training
 
     config = load_config(None, [])
     config.update(tiny)

@@ -2,7 +2,7 @@
 
 Width 16 (content code 64 x 1200 at 4800 pixels), 2 residual blocks, lighter
 discriminators; trained as paired SOST: every observed star with reference labels has a
-synthetic partner (`sost_jax.pairing`), the translation is the synthetic spectrum plus a
+synthetic partner (`sost_jax.sost.pairing`), the translation is the synthetic spectrum plus a
 position-aware change decoder, and the losses are in-domain reconstruction and the paired
 term. A 10x higher learning rate than the paper's, with linear decay over the second half;
 the emulator trains for at most 2 minutes. The demo's defaults: `sost_jax.config.cpu_config`

@@ -41,7 +41,7 @@ Label imprints: Teff sets the continuum (Planck) and the balance between Balmer 
 CaH only below ~4200 K); log g sets the Balmer and strong-line wings, the MgH and CaH bands
 (strong in dwarfs), and the ionised lines, CN and the Ca II triplet (strong in giants);
 [Fe/H] scales every metal line and band. Wavelengths are tabulated in air, as laboratory
-lists give them, and converted to vacuum once (`sost_jax.preprocess.air_to_vac`).
+lists give them, and converted to vacuum once (`sost_jax.data.preprocess.air_to_vac`).
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ from typing import NamedTuple
 import numpy as np
 
 from sost_jax.constants import C_KMS
+from sost_jax.data.preprocess.wavelength import air_to_vac
 from sost_jax.errors import InputError
-from sost_jax.preprocess.wavelength import air_to_vac
 
 __all__ = [
     "FeatureTable",

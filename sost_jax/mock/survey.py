@@ -27,14 +27,14 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from sost_jax.io import labels_by_id, read_reference_catalog
+from sost_jax.data.io import labels_by_id, read_reference_catalog
+from sost_jax.data.prepare import PrepareSettings, prepare_arrays, prepare_files, to_grid
+from sost_jax.data.store import PreparedStore
 from sost_jax.mock.config import validate_mock_config
 from sost_jax.mock.lamost_files import lamost_wavelength, write_mock_lamost_survey
 from sost_jax.mock.observe import observed_spectra
 from sost_jax.mock.params import grid_parameters, sample_parameters
 from sost_jax.mock.simulate import synthetic_spectra
-from sost_jax.prepare import PrepareSettings, prepare_arrays, prepare_files, to_grid
-from sost_jax.store import PreparedStore
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def example_spectra(
     "observed_weight" [M, P], all on ``settings.wave``.
     """
     # the continuum fit imports JAX: only the demo's example spectra need it, not `mock`
-    from sost_jax.preprocess import normalise
+    from sost_jax.data.preprocess import normalise
 
     wave = settings.wave
     ones = np.ones((len(params), wave.size), np.float32)
