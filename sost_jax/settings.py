@@ -10,31 +10,126 @@ Defaults and validation of a whole run live in `sost_jax.config`.
 from __future__ import annotations
 
 import ast
+import collections.abc
 import difflib
 import importlib.util
 import json
 import os
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import ml_collections
 
 from sost_jax.errors import InputError
 from sost_jax.runtime.files import write_text
 
-T = TypeVar("T")
+class Settings:
+    """Base of every stage's settings: a frozen dataclass that checks itself.
+
+    A subclass is declared ``@dataclass(frozen=True)`` with typed fields and defaults, and
+    checks its values in ``__post_init__`` (raising `InputError` naming the key).
+    `from_dict` builds it from its section of a config: a key that is not a field is an
+    error naming the nearest field, each value is checked against its field's type (an int
+    where a float is expected is taken; a list where a tuple is; a nested mapping becomes
+    the nested settings), so that a config reaching a stage has been checked whole.
+    ``section`` names the config section in messages (e.g. "infer", "library.grid").
+    """
+
+    section: ClassVar[str] = ""
+
+    @classmethod
+    def from_dict(cls: type[S], d: Mapping[str, Any], section: str | None = None) -> S:
+        """The settings of a config section ``d`` (unknown keys and wrong types: errors)."""
+        section = cls.section if section is None else section
+        if not isinstance(d, Mapping):
+            raise InputError(f"config section {section!r} must be a mapping, got {d!r}")
+        hints = typing.get_type_hints(cls)
+        known = [f.name for f in fields(cls) if f.init]  # type: ignore[arg-type]
+        values = {}
+        for key, value in d.items():
+            where = f"{section}.{key}" if section else key
+            if key not in known:
+                raise unknown_key_error(where, known, "")
+            values[key] = _typed(value, hints[key], where)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain data (nested settings as dicts, tuples as lists): a config
+        section, JSON-ready."""
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.init
+        }
 
 
-def from_mapping(cls: type[T], d: Mapping[str, Any], what: str, **fixed: Any) -> T:
-    """``cls(**d, **fixed)``, where a key of ``d`` that is not a field of the dataclass
-    ``cls`` is a ValueError naming ``what`` (e.g. "emulator settings") and the known keys."""
-    known = {f.name for f in fields(cls)} - set(fixed)
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise InputError(f"unknown {what}: {unknown}; known: {sorted(known)}")
-    return cls(**dict(d), **fixed)
+S = TypeVar("S", bound=Settings)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Settings):
+        return value.to_dict()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against the type ``hint`` of the setting ``where``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            try:
+                return _typed(value, option, where)
+            except InputError:
+                continue
+        raise _type_error(where, " or ".join(_name(a) for a in options), value)
+    if isinstance(hint, type) and issubclass(hint, Settings):
+        return value if isinstance(value, hint) else hint.from_dict(value, where)
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise _type_error(where, "a number", value)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _type_error(where, "an integer", value)
+    if hint is bool or hint is str:
+        if isinstance(value, hint):
+            return value
+        raise _type_error(where, "true or false" if hint is bool else "a string", value)
+    if origin is tuple:
+        if not isinstance(value, tuple | list):
+            raise _type_error(where, "a list", value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise _type_error(where, f"a list of {len(args)}", value)
+        return tuple(_typed(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+    if origin in (dict, Mapping, collections.abc.Mapping):
+        if not isinstance(value, Mapping):
+            raise _type_error(where, "a mapping", value)
+        return {k: _plain(v) if not isinstance(v, Mapping) else dict(v) for k, v in value.items()}
+    return value
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def _type_error(where: str, expected: str, value: Any) -> InputError:
+    return InputError(f"config key {where!r} must be {expected}, got {value!r}")
 
 
 def read_config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sost_jax.data.store import PreparedStore, StoreWriter
-from sost_jax.library.templates import styles as st
+from sost_jax.library import styles as st
 
 KEY = jax.random.PRNGKey(3)
 D = 4

@@ -32,7 +32,7 @@ Example
 Fit a two-component mixture to the styles of a set of observed spectra, save it, and use it
 to translate a library::
 
-    from sost_jax.library.templates import styles
+    from sost_jax.library import styles
     from sost_jax.sost.translation import translator_from_run
 
     tr = translator_from_run("runs/sost")
