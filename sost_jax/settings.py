@@ -27,6 +27,19 @@ import ml_collections
 from sost_jax.errors import InputError
 from sost_jax.runtime.files import write_text
 
+T = TypeVar("T")
+
+
+def from_mapping(cls: type[T], d: Mapping[str, Any], what: str, **fixed: Any) -> T:
+    """``cls(**d, **fixed)``, where a key of ``d`` that is not a field of the dataclass
+    ``cls`` is a ValueError naming ``what`` (e.g. "emulator settings") and the known keys."""
+    known = {f.name for f in fields(cls)} - set(fixed)  # type: ignore[arg-type]
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise InputError(f"unknown {what}: {unknown}; known: {sorted(known)}")
+    return cls(**dict(d), **fixed)
+
+
 class Settings:
     """Base of every stage's settings: a frozen dataclass that checks itself.
 
@@ -116,7 +129,9 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
             return tuple(_typed(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if args and len(args) != len(value):
             raise _type_error(where, f"a list of {len(args)}", value)
-        return tuple(_typed(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(
+            _typed(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True))
+        )
     if origin in (dict, Mapping, collections.abc.Mapping):
         if not isinstance(value, Mapping):
             raise _type_error(where, "a mapping", value)
