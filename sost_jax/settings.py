@@ -15,6 +15,7 @@ import difflib
 import importlib.util
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -84,7 +85,7 @@ S = TypeVar("S", bound=Settings)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Settings):
+    if hasattr(value, "to_dict"):
         return value.to_dict()
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
@@ -108,6 +109,8 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
         raise _type_error(where, " or ".join(_name(a) for a in options), value)
     if isinstance(hint, type) and issubclass(hint, Settings):
         return value if isinstance(value, hint) else hint.from_dict(value, where)
+    if isinstance(hint, type) and hasattr(hint, "from_dict"):  # settings of their own kind
+        return value if isinstance(value, hint) else hint.from_dict(value)
     if hint is Any:
         return value
     if hint is float:
@@ -130,7 +133,7 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
         if args and len(args) != len(value):
             raise _type_error(where, f"a list of {len(args)}", value)
         return tuple(
-            _typed(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True))
+            _typed(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
     if origin in (dict, Mapping, collections.abc.Mapping):
         if not isinstance(value, Mapping):
@@ -162,7 +165,83 @@ def read_config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise InputError(f"config file {path} defines no get_config()")
-    return module.get_config()
+    try:
+        return module.get_config()
+    except (AttributeError, TypeError) as err:  # a locked config refused a key or a type
+        if not _from_config_dict(err):
+            raise
+        raise InputError(
+            f"config file {path}{_line_in(err, path)}: {_locked_message(err, path)}"
+        ) from None
+
+
+def _frames(err: BaseException) -> list[Any]:
+    frames, tb = [], err.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    return frames
+
+
+def _from_config_dict(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside ml_collections (a locked config refusing a key,
+    or a value of the wrong type), not by the config file's own code."""
+    frames = _frames(err)
+    return bool(frames) and "ml_collections" in frames[-1].tb_frame.f_code.co_filename
+
+
+def _line_in(err: BaseException, path: Path) -> str:
+    """The config file's line the error was raised from, as ", line N" (or "")."""
+    lines = [tb.tb_lineno for tb in _frames(err) if Path(tb.tb_frame.f_code.co_filename) == path]
+    return f", line {lines[-1]}" if lines else ""
+
+
+def _section_path(err: BaseException, path: Path) -> str:
+    """The section path ("train.") of the ConfigDict that refused a key: the refusing
+    ConfigDict found among the sections of a config the file's code holds."""
+    frames = _frames(err)
+    refusing = [
+        tb.tb_frame.f_locals.get("self")
+        for tb in frames
+        if "ml_collections" in tb.tb_frame.f_code.co_filename
+    ]
+    child = next((s for s in refusing if isinstance(s, ml_collections.ConfigDict)), None)
+    roots = [
+        v
+        for tb in frames
+        if Path(tb.tb_frame.f_code.co_filename) == path
+        for v in tb.tb_frame.f_locals.values()
+        if isinstance(v, ml_collections.ConfigDict)
+    ]
+
+    def find(node: ml_collections.ConfigDict, prefix: str) -> str | None:
+        if node is child:
+            return prefix
+        for key in node.keys():
+            value = node[key]
+            if isinstance(value, ml_collections.ConfigDict):
+                found = find(value, f"{prefix}{key}.")
+                if found is not None:
+                    return found
+        return None
+
+    for root in roots:
+        found = find(root, "")
+        if found is not None:
+            return found
+    return ""
+
+
+def _locked_message(err: BaseException, path: Path) -> str:
+    """ml_collections' message, short: the key (with its section) and the nearest one."""
+    text = str(err).replace("\\n", "\n").replace("\\'", "'").strip("'\"")
+    key = re.search(r'Key "([^"]+)" does not exist', text) or re.match(r"'?([A-Za-z_]\w*)'?", text)
+    near = re.search(r'Did you mean "([^"]+)"', text)
+    if isinstance(err, AttributeError) and key:
+        prefix = _section_path(err, path)
+        hint = f"; did you mean {prefix + near.group(1)!r}?" if near else ""
+        return f"unknown config key {prefix + key.group(1)!r}{hint}"
+    return text.splitlines()[0]
 
 
 def _parse_value(text: str) -> object:
@@ -182,7 +261,8 @@ def unknown_key_error(key: str, known: Sequence[str], where: str) -> InputError:
         hint = "did you mean " + " or ".join(repr(prefix + k) for k in near) + "?"
     else:
         hint = f"known: {', '.join(sorted(known))}"
-    return InputError(f"unknown config key {key!r} {where}; {hint}")
+    where = f" {where}" if where else ""
+    return InputError(f"unknown config key {key!r}{where}; {hint}")
 
 
 def check_known_keys(

@@ -100,7 +100,10 @@ def test_a_misspelt_key_in_a_config_file_is_an_error_naming_the_nearest(tmp_path
 
     path = tmp_path / "typo.py"
     path.write_text(MISSPELT)
-    with pytest.raises(ValueError, match=r"'train\.step' in config file .*'train\.steps'"):
+    with pytest.raises(
+        ValueError,
+        match=r"config file .*typo.py, line 7: .*'train\.step'; did you mean 'train\.steps'",
+    ):
         load_config(path)
     # The command line: one line naming the key, exit status 2.
     assert (
@@ -113,6 +116,26 @@ def test_a_misspelt_key_in_a_config_file_is_an_error_naming_the_nearest(tmp_path
         MISSPELT.replace("config.train.step", "config.preprocess.normalise.knot_spcing")
     )
     with pytest.raises(ValueError, match=r"did you mean 'preprocess\.normalise\.knot_spacing'"):
+        load_config(path)
+    path.write_text(MISSPELT.replace("config.train.step = 100", "config.trian.steps = 100"))
+    with pytest.raises(ValueError, match=r"'trian'; did you mean 'train'"):
+        load_config(path)
+
+
+def test_a_config_file_value_of_the_wrong_type_is_an_error(tmp_path):
+    path = tmp_path / "typed.py"
+    path.write_text(MISSPELT.replace("config.train.step = 100", "config.train.steps = 2.5"))
+    with pytest.raises(ValueError, match=r"typed.py, line 7: .*'steps'.*2.5"):
+        load_config(path)
+    path.write_text(MISSPELT.replace("config.train.step = 100", "config.train.steps = True"))
+    with pytest.raises(ValueError, match=r"'train.steps' must be an integer, got True"):
+        load_config(path)
+
+
+def test_a_file_s_own_code_errors_are_not_reported_as_config_keys(tmp_path):
+    path = tmp_path / "buggy.py"
+    path.write_text(MISSPELT.replace("config.train.step = 100", "None.steps"))
+    with pytest.raises(AttributeError, match="NoneType"):
         load_config(path)
 
 
@@ -133,7 +156,11 @@ def test_a_config_file_may_add_its_own_sections(tmp_path):
     path.write_text(
         MISSPELT.replace(
             "config.train.step = 100  # meant: steps",
-            "config.survey = {'name': 'x', 'fields': {'a': 1}}",
+            "with config.unlocked():\n        config.survey = {'name': 'x', 'fields': {'a': 1}}",
         )
     )
     assert load_config(path).survey.fields.a == 1
+    # Not by accident: the defaults are locked.
+    path.write_text(path.read_text().replace("with config.unlocked():\n        ", ""))
+    with pytest.raises(ValueError, match="unknown config key 'survey'"):
+        load_config(path)

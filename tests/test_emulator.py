@@ -173,7 +173,10 @@ def test_bad_inputs_and_settings_are_refused_with_clear_errors(fitted) -> None:
         EmulatorSettings(valid_fraction=1.0)
     with pytest.raises(ValueError, match="hidden"):
         EmulatorSettings(hidden=())
-    with pytest.raises(ValueError, match="unknown emulator settings"):
+    with pytest.raises(
+        ValueError,
+        match="unknown config key .emulator.epochs.; did you mean .emulator.max_epochs.?",
+    ):
         EmulatorSettings.from_dict({"hidden": [8], "epochs": 3})
     assert EmulatorSettings.from_dict(EmulatorSettings().to_dict()) == EmulatorSettings()
 

@@ -86,22 +86,23 @@ def get_config():
     config.infer.fit.mask_windows = []
     config.library.translated_points_per_cell = 16
 
-    config.atlas9 = ml_collections.ConfigDict(
-        {
-            "grid": "atlas9_spectrum/grid.npz",  # under ../shared/data, or an absolute path
-            "input_fwhm": 0.5,  # [Å] the grid's Gaussian line-spread function
-            "test_modulus": 5,  # MILES number % test_modulus == test_remainder: test set
-            "test_remainder": 0,
-            "dev_remainder": 1,  # --dev: the pool's stars with this remainder stand in
-            # SOST's synthetic domain: emulator spectra at the pool's labels, jittered.
-            "n_synthetic": 4000,
-            "label_jitter": [100.0, 0.2, 0.1],
-            "lamost_fwhm": 3.5,  # [Å] common resolution of the LAMOST comparison
-            "lamost_input_fwhm": 3.06,  # [Å] LAMOST's nominal 5500 Å / R 1800
-            "lamost_labels": "lamost_dr10/LASP_CurveFit_inferred.csv",
-            "bootstrap": 1000,  # resamples of the test stars for the 68% intervals
-            # Training steps per formulation (0: train.steps), from the 30-minute budget.
-            "steps": {name: 0 for name in FORMULATION_NAMES},
-        }
-    )
+    with config.unlocked():  # the benchmark's own section, beside the pipeline's
+        config.atlas9 = ml_collections.ConfigDict(
+            {
+                "grid": "atlas9_spectrum/grid.npz",  # under ../shared/data, or an absolute path
+                "input_fwhm": 0.5,  # [Å] the grid's Gaussian line-spread function
+                "test_modulus": 5,  # MILES number % test_modulus == test_remainder: test set
+                "test_remainder": 0,
+                "dev_remainder": 1,  # --dev: the pool's stars with this remainder stand in
+                # SOST's synthetic domain: emulator spectra at the pool's labels, jittered.
+                "n_synthetic": 4000,
+                "label_jitter": [100.0, 0.2, 0.1],
+                "lamost_fwhm": 3.5,  # [Å] common resolution of the LAMOST comparison
+                "lamost_input_fwhm": 3.06,  # [Å] LAMOST's nominal 5500 Å / R 1800
+                "lamost_labels": "lamost_dr10/LASP_CurveFit_inferred.csv",
+                "bootstrap": 1000,  # resamples of the test stars for the 68% intervals
+                # Training steps per formulation (0: train.steps), from the 30-minute budget.
+                "steps": {name: 0 for name in FORMULATION_NAMES},
+            }
+        )
     return config

@@ -89,24 +89,25 @@ def get_config():
     config.library.translated_points_per_cell = 16
 
     # The benchmark's own settings.
-    config.miles = ml_collections.ConfigDict(
-        {
-            "test_modulus": 5,  # MILES number % test_modulus == test_remainder: test set
-            "test_remainder": 0,
-            "dev_remainder": 1,  # --dev: the pool's stars with this remainder stand in
-            "ck04_input_fwhm": 0.0,  # [Å]
-            "ck04_wave_range": [3700.0, 7600.0],  # [Å] read from the grid (margin for 40 Å)
-            # Domain a: emulator spectra at the pool's labels, n_synthetic in all (each pool
-            # star's labels repeated, jittered by these Gaussian sigmas [K, dex, dex] and
-            # clipped to the library ranges).
-            "n_synthetic": 4000,
-            "label_jitter": [100.0, 0.2, 0.1],
-            # Pixel weights of the chi2: "store" (the prepared store's: MILES has no error
-            # spectra, so unit variance per native pixel, carried through degrading and
-            # normalisation: weight ~ continuum^2, low where the flux is low) or "uniform"
-            # (1 on every pixel with data). "store" did better for all three libraries on
-            # the pool (--dev).
-            "match_weights": "store",
-        }
-    )
+    with config.unlocked():  # the benchmark's own section, beside the pipeline's
+        config.miles = ml_collections.ConfigDict(
+            {
+                "test_modulus": 5,  # MILES number % test_modulus == test_remainder: test set
+                "test_remainder": 0,
+                "dev_remainder": 1,  # --dev: the pool's stars with this remainder stand in
+                "ck04_input_fwhm": 0.0,  # [Å]
+                "ck04_wave_range": [3700.0, 7600.0],  # [Å] read from the grid (margin for 40 Å)
+                # Domain a: emulator spectra at the pool's labels, n_synthetic in all (each pool
+                # star's labels repeated, jittered by these Gaussian sigmas [K, dex, dex] and
+                # clipped to the library ranges).
+                "n_synthetic": 4000,
+                "label_jitter": [100.0, 0.2, 0.1],
+                # Pixel weights of the chi2: "store" (the prepared store's: MILES has no error
+                # spectra, so unit variance per native pixel, carried through degrading and
+                # normalisation: weight ~ continuum^2, low where the flux is low) or "uniform"
+                # (1 on every pixel with data). "store" did better for all three libraries on
+                # the pool (--dev).
+                "match_weights": "store",
+            }
+        )
     return config

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from sost_jax.inference.fit.stage import FIT_COLUMNS, FitStage, empty_fit_column
 from sost_jax.inference.matching import Matcher, MatchFlag, make_matcher
 from sost_jax.library.templates import Library, read_library
 from sost_jax.runtime.devices import data_mesh
-from sost_jax.settings import from_mapping
+from sost_jax.settings import Settings
 
 ESTIMATE_COLUMNS = (
     "teff",
@@ -46,7 +46,7 @@ METHODS = ("grid", "fit")
 
 
 @dataclass(frozen=True)
-class InferSettings:
+class InferSettings(Settings):
     """How targets are matched and how the work is cut.
 
     Attributes
@@ -71,6 +71,8 @@ class InferSettings:
         `sost_jax.inference.fit.fitting.FitSettings` of the fit.
     """
 
+    section = "infer"
+
     k: int = 10
     chunk_size: int = 4096
     free_scale: bool = False
@@ -94,13 +96,6 @@ class InferSettings:
             raise InputError(f"infer.min_fraction must be in [0, 1], got {self.min_fraction}")
         if not self.edge_steps >= 0:
             raise InputError(f"infer.edge_steps must be >= 0, got {self.edge_steps}")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> InferSettings:
-        return from_mapping(cls, d, "infer settings")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def fit_settings(self) -> FitSettings:

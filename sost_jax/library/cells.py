@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,11 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.data.io import read_reference_catalog
 from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
-from sost_jax.settings import from_mapping
+from sost_jax.settings import Settings
 
 
 @dataclass(frozen=True)
-class LibraryGrid:
+class LibraryGrid(Settings):
     """Cells of the reference catalogue's label space and the rules for keeping them.
 
     Cells are ``[low + i step, low + (i + 1) step)`` in each label, the last one closed at
@@ -43,6 +42,8 @@ class LibraryGrid:
     seed : int
         Seed of the random triple drawn in each kept cell.
     """
+
+    section = "library.grid"
 
     teff_step: float = 150.0
     logg_step: float = 0.25
@@ -86,13 +87,6 @@ class LibraryGrid:
         """Number of cells along Teff, log g, [Fe/H]."""
         n = np.ceil((self.high - self.low) / self.steps - 1e-9).astype(int)
         return int(n[0]), int(n[1]), int(n[2])
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LibraryGrid:
-        return from_mapping(cls, d, "library grid settings")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def check_labels(labels: Any, name: str = "labels") -> np.ndarray:

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
-from sost_jax.settings import from_mapping
+from sost_jax.settings import Settings
 from sost_jax.sost import checkpoints
 
 Array = jax.Array
@@ -37,7 +37,7 @@ LOSSES = ("l1", "l2")
 
 
 @dataclass(frozen=True)
-class EmulatorSettings:
+class EmulatorSettings(Settings):
     """Architecture and training of the emulator.
 
     Attributes
@@ -72,6 +72,8 @@ class EmulatorSettings:
     seed : int
         Seed of the split, the initial weights and the mini-batch orders.
     """
+
+    section = "emulator"
 
     hidden: tuple[int, ...] = (300, 300)
     activation: str = "leaky_relu"
@@ -110,16 +112,6 @@ class EmulatorSettings:
             raise InputError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
         if self.max_minutes < 0:
             raise InputError(f"max_minutes must be >= 0, got {self.max_minutes}")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EmulatorSettings:
-        """Build from a (config) mapping; unknown keys are an error."""
-        return from_mapping(cls, d, "emulator settings")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
 
 
 class Scaler(NamedTuple):
