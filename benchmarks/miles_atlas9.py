@@ -88,17 +88,17 @@ from sost_jax.data.io.grids import read_array_grid  # noqa: E402
 from sost_jax.data.prepare import prepare_arrays, prepare_files  # noqa: E402
 from sost_jax.data.preprocess import degrade_to_fwhm  # noqa: E402
 from sost_jax.data.store import PreparedStore  # noqa: E402
-from sost_jax.evaluation.figures import plot_estimates_vs_reference  # noqa: E402
+from sost_jax.evaluation.crossmatch import crossmatch  # noqa: E402
+from sost_jax.evaluation.figures.labels import plot_estimates_vs_reference  # noqa: E402
+from sost_jax.evaluation.figures.spectra import plot_learnt_change, plot_translation_examples  # noqa: E402
 from sost_jax.evaluation.metrics import (  # noqa: E402
     bias_scatter,
     bootstrap_bias_scatter,
-    crossmatch,
     label_difference,
     scatter_ratio_interval,
     summary_table,
-    write_report,
 )
-from sost_jax.evaluation.plots import plot_learnt_change, plot_translation_examples  # noqa: E402
+from sost_jax.evaluation.report import write_report  # noqa: E402
 from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
 from sost_jax.inference.runner import infer_store  # noqa: E402
 from sost_jax.library.emulator import load_or_train  # noqa: E402

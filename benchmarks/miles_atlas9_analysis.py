@@ -36,8 +36,9 @@ from peak import provenance, write_result  # noqa: E402
 
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.data.store import PreparedStore  # noqa: E402
-from sost_jax.evaluation.metrics import bias_scatter, bootstrap_bias_scatter, crossmatch  # noqa: E402
-from sost_jax.evaluation.plots import save_figure  # noqa: E402
+from sost_jax.evaluation.crossmatch import crossmatch  # noqa: E402
+from sost_jax.evaluation.figures.save import save_figure  # noqa: E402
+from sost_jax.evaluation.metrics import bias_scatter, bootstrap_bias_scatter  # noqa: E402
 from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
 from sost_jax.library.emulator import Emulator  # noqa: E402
 from sost_jax.sost.translation import translator_from_run  # noqa: E402

@@ -75,9 +75,11 @@ from sost_jax.data.io import read_ck04, read_miles_params  # noqa: E402
 from sost_jax.data.prepare import prepare_arrays, prepare_files, read_to_grid  # noqa: E402
 from sost_jax.data.preprocess import normalise  # noqa: E402
 from sost_jax.data.store import PreparedStore, StoreWriter  # noqa: E402
-from sost_jax.evaluation.figures import plot_estimates_vs_reference  # noqa: E402
-from sost_jax.evaluation.metrics import crossmatch, format_table, summary_table, write_report  # noqa: E402
-from sost_jax.evaluation.plots import plot_library_coverage  # noqa: E402
+from sost_jax.evaluation.crossmatch import crossmatch  # noqa: E402
+from sost_jax.evaluation.figures.kiel import plot_library_coverage  # noqa: E402
+from sost_jax.evaluation.figures.labels import plot_estimates_vs_reference  # noqa: E402
+from sost_jax.evaluation.metrics import summary_table  # noqa: E402
+from sost_jax.evaluation.report import format_table, write_report  # noqa: E402
 from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
 from sost_jax.inference.matching import make_matcher  # noqa: E402
 from sost_jax.inference.runner import infer_store  # noqa: E402

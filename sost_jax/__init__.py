@@ -26,8 +26,8 @@ several processes or hosts                  ``distributed`` (``jax.distributed``
                                             memory JAX takes as is: ``memory``
 resumable output catalogues                 ``catalogue`` (``sost-jax infer``); users'
                                             spectra in Python: ``api``
-comparison with reference labels            ``evaluate``, ``report``; figures in ``plots``
-                                            and ``figures``
+comparison with reference labels            ``evaluation``: ``crossmatch``, ``metrics``,
+                                            ``report``; figures in ``evaluation.figures``
 the whole method on the mock survey         ``demo`` (``demo_fit``); the command: ``cli``
 ==========================================  ==================================================
 

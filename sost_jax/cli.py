@@ -257,8 +257,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from sost_jax.evaluation.metrics import format_table
-    from sost_jax.evaluation.report import evaluate_catalogues
+    from sost_jax.evaluation.report import evaluate_catalogues, format_table
 
     names = args.names.split(",") if args.names else [Path(c).stem for c in args.catalogues]
     if len(names) != len(args.catalogues) or len(set(names)) != len(names):

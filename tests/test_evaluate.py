@@ -5,22 +5,19 @@ import math
 import numpy as np
 import pytest
 
+from sost_jax.evaluation.crossmatch import crossmatch, crossmatch_by_id, crossmatch_by_sky
 from sost_jax.evaluation.metrics import (
     FEH_RANGES,
     SNR_EDGES,
     bias_scatter,
     binned_stats,
     cell_stats,
-    crossmatch,
-    crossmatch_by_id,
-    crossmatch_by_sky,
-    format_table,
     gap_closed,
     in_range,
     step_edges,
     summary_table,
-    write_report,
 )
+from sost_jax.evaluation.report import format_table, write_report
 
 # ---------------------------------------------------------------------------- bias_scatter
 

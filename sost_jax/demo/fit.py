@@ -31,7 +31,8 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.data.prepare import PrepareSettings
 from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
-from sost_jax.evaluation.figures import plot_fit_examples, plot_pulls
+from sost_jax.evaluation.figures.labels import plot_pulls
+from sost_jax.evaluation.figures.spectra import plot_fit_examples
 from sost_jax.inference.catalogue import library_hash, read_catalogue
 from sost_jax.inference.estimate import InferSettings
 from sost_jax.inference.fit.calibration import ErrorCalibration

@@ -45,16 +45,15 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.data.io import labels_by_id, read_reference_catalog
 from sost_jax.data.prepare import prepare_arrays
 from sost_jax.demo.fit import fit_figures, fit_test_set
-from sost_jax.evaluation.figures import plot_residuals
-from sost_jax.evaluation.metrics import format_table, gap_closed
-from sost_jax.evaluation.plots import (
-    plot_library_coverage,
-    plot_parameter_distribution,
+from sost_jax.evaluation.figures.kiel import plot_library_coverage, plot_parameter_distribution
+from sost_jax.evaluation.figures.spectra import (
+    plot_residuals,
     plot_spectra_panels,
     plot_template_gallery,
-    plot_tsne_panels,
 )
-from sost_jax.evaluation.report import evaluate_catalogues
+from sost_jax.evaluation.figures.tsne import plot_tsne_panels
+from sost_jax.evaluation.metrics import gap_closed
+from sost_jax.evaluation.report import evaluate_catalogues, format_table
 from sost_jax.inference.runner import infer_files, is_current
 from sost_jax.library.cells import reference_labels as read_reference
 from sost_jax.library.emulator import load_or_train

@@ -1,16 +1,15 @@
-"""Figures of the data, the codes and the libraries, from plain arrays.
+"""Figures of spectra against wavelength: the data, the translation, the templates, the fits.
 
-(How well the method does, Figs. 7, 11, 13 and 14, is `sost_jax.evaluation.figures`'.) Each function
-writes a PNG (and a PDF) and returns the paths written:
+Each function writes a PNG (and a PDF) and returns the paths written:
 
-- `plot_spectra_panels`, `plot_parameter_distribution`: spectra and label distributions;
+- `plot_spectra_panels`: normalised spectra of several kinds at the same labels;
+- `plot_residuals` (paper Fig. 7): |relative residual| against wavelength, median and
+  16-84 percentile band, per kind of reconstruction;
 - `plot_translation_examples` (Figs. 9-10): observed, raw and translated spectra of a few
   stars with residuals; `plot_learnt_change`: mean |translated - raw| against wavelength;
-- `plot_tsne`, `plot_tsne_panels` (paper Fig. 8): t-SNE embeddings of spectra or codes,
-  coloured by group (e.g. synthetic / observed);
-- `plot_library_coverage` (Fig. 9): the templates of a library in the Teff-log g plane over
-  the reference stars;
-- `plot_template_gallery` (Fig. 10): a selection of templates, offset vertically.
+- `plot_template_gallery` (Fig. 10): a selection of templates, offset vertically;
+- `plot_fit_examples`: continuous fits of a few spectra, with residuals in units of the
+  noise.
 
 Units: wavelength [Å], Teff [K], log g [dex], [Fe/H] [dex].
 """
@@ -18,7 +17,8 @@ Units: wavelength [Å], Teff [K], log g [dex], [Fe/H] [dex].
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -29,20 +29,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
 from sost_jax.errors import InputError  # noqa: E402
-
-
-def save_figure(fig: plt.Figure, path: str | os.PathLike, pdf: bool) -> list[Path]:
-    """Write ``fig`` as ``path`` with suffix .png (and .pdf when ``pdf``), close it, and
-    return the paths written."""
-    path = Path(path).with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    out = [path]
-    if pdf:
-        fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
-        out.append(path.with_suffix(".pdf"))
-    plt.close(fig)
-    return out
+from sost_jax.evaluation.figures.save import save_figure  # noqa: E402
 
 
 def plot_spectra_panels(
@@ -219,249 +206,76 @@ def plot_learnt_change(
     return save_figure(fig, path, pdf)
 
 
-def plot_parameter_distribution(
-    params: np.ndarray, path: str | os.PathLike, title: str = "", pdf: bool = True
-) -> list[Path]:
-    """Kiel diagram (Teff vs log g, coloured by [Fe/H]) of a set of stars.
-
-    Parameters
-    ----------
-    params : [N, 3]
-        Teff [K], log g [dex], [Fe/H] [dex].
-    """
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    sc = ax.scatter(params[:, 0], params[:, 1], c=params[:, 2], s=3, cmap="viridis", alpha=0.7)
-    fig.colorbar(sc, ax=ax, label="[Fe/H] [dex]")
-    ax.invert_xaxis()
-    ax.invert_yaxis()
-    ax.set_xlabel("Teff [K]")
-    ax.set_ylabel("log g [dex]")
-    if title:
-        ax.set_title(title, fontsize=10)
-    return save_figure(fig, path, pdf)
+# --------------------------------------------------------------------------- Fig. 7
 
 
-def tsne_embedding(
-    groups: Mapping[str, np.ndarray],
-    seed: int = 0,
-    perplexity: float = 30.0,
-    max_points: int = 1000,
-    pca_dims: int = 50,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One 2-D t-SNE embedding of several groups of vectors together.
-
-    Parameters
-    ----------
-    groups : dict name -> [N_g, D]
-        E.g. synthetic and observed spectra (D = P pixels) or their codes; all with the same
-        D. Rows with a non-finite value are dropped.
-    seed : int
-        Seeds the subsampling and t-SNE.
-    perplexity : float
-        t-SNE perplexity; lowered to (points - 1) / 3 when there are few points.
-    max_points : int
-        Each group is subsampled (without replacement) to at most this many rows.
-    pca_dims : int
-        Vectors longer than this are first projected on their leading principal components.
-
-    Returns
-    -------
-    xy : float64 [M, 2]
-        Embedded points.
-    group : int64 [M]
-        Index of each point's group in ``groups``' order.
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    rng = np.random.default_rng(seed)
-    parts, index = [], []
-    dims = set()
-    for g, (name, x) in enumerate(groups.items()):
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2:
-            raise InputError(f"group {name!r} must be [N, D], got shape {x.shape}")
-        dims.add(x.shape[1])
-        x = x[np.isfinite(x).all(axis=1)]
-        if len(x) > max_points:
-            x = x[np.sort(rng.choice(len(x), max_points, replace=False))]
-        parts.append(x)
-        index.append(np.full(len(x), g, np.int64))
-    if len(dims) > 1:
-        raise InputError(f"all groups need the same vector length D, got {sorted(dims)}")
-    x = np.concatenate(parts) if parts else np.zeros((0, 0))
-    if len(x) < 4:
-        raise InputError(f"t-SNE needs at least 4 finite points, got {len(x)}")
-    if x.shape[1] > pca_dims:
-        x = PCA(n_components=min(pca_dims, len(x)), random_state=seed).fit_transform(x)
-    perplexity = float(min(perplexity, max((len(x) - 1) / 3.0, 1.0)))
-    tsne = TSNE(
-        n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed
-    )
-    return tsne.fit_transform(x).astype(np.float64), np.concatenate(index)
+def _window_mask(wave: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """Pixels of ``wave`` [P] (Å) inside ``window`` (lo, hi) [Å], or every finite one for
+    None; an error when there are none."""
+    if wave.ndim != 1:
+        raise InputError(f"wave must be [P], got shape {wave.shape}")
+    keep = np.isfinite(wave) if window is None else (wave >= window[0]) & (wave <= window[1])
+    if not keep.any():
+        raise InputError(f"no wavelength inside the window {window} Å")
+    return keep
 
 
-def plot_tsne_panels(
-    panels: Mapping[str, Mapping[str, np.ndarray]],
+def plot_residuals(
+    wave: np.ndarray,
+    residuals: Mapping[str, np.ndarray],
     path: str | os.PathLike,
-    seed: int = 0,
-    perplexity: float = 30.0,
-    max_points: int = 1000,
+    window: tuple[float, float] | None = (4000.0, 5500.0),
     title: str = "",
     pdf: bool = True,
 ) -> list[Path]:
-    """t-SNE embeddings side by side (paper Fig. 8), each panel with its own groups.
+    """Absolute relative residuals against wavelength (paper Fig. 7).
 
     Parameters
     ----------
-    panels : dict panel title -> dict group name -> [N_g, D]
-        E.g. ``{"spectra before": {"synthetic": ..., "observed": ...}, "content codes":
-        {...}, "style codes": {...}}``; each panel is embedded on its own (`tsne_embedding`).
-        A group name has the same colour in every panel.
+    wave : [P]
+        Wavelength [Å].
+    residuals : dict name -> [N, P]
+        Relative residuals (e.g. (reconstruction - input) / input, dimensionless) of N
+        spectra, per curve (e.g. "reconstruction synthetic", "cycle observed"). NaN pixels
+        are ignored.
     path : path
         Output file (suffix replaced by .png / .pdf).
-    seed, perplexity, max_points
-        As `tsne_embedding`.
+    window : (lo, hi) [Å], optional
+        Wavelength range drawn; None: all.
     title : str
         Figure title.
 
     Returns
     -------
     list of written paths.
+
+    Each curve is the median |residual| over the spectra with its 16-84 percentile band, in
+    per cent; the legend gives the mean |residual| over spectra and pixels of the window.
     """
-    if not panels:
-        raise InputError("no panels to draw")
-    names: list[str] = []
-    for groups in panels.values():
-        names += [g for g in groups if g not in names]
-    colours = {g: f"C{i % 10}" for i, g in enumerate(names)}
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), squeeze=False)
-    for ax, (panel, groups) in zip(axes[0], panels.items(), strict=True):
-        xy, group = tsne_embedding(groups, seed, perplexity, max_points)
-        for g, name in enumerate(groups):
-            sel = group == g
-            ax.scatter(
-                xy[sel, 0],
-                xy[sel, 1],
-                s=4,
-                alpha=0.6,
-                color=colours[name],
-                label=f"{name} ({sel.sum()})",
-                rasterized=True,
-            )
-        ax.set_title(panel, fontsize=10)
-        ax.set_xlabel("t-SNE 1")
-        ax.set_ylabel("t-SNE 2")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.legend(fontsize=8, markerscale=3, loc="best")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    wave = np.asarray(wave, dtype=np.float64)
+    keep = _window_mask(wave, window)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for i, (name, res) in enumerate(residuals.items()):
+        res = np.asarray(res, dtype=np.float64)
+        if res.ndim == 1:
+            res = res[None]
+        if res.ndim != 2 or res.shape[1] != len(wave):
+            raise InputError(f"residuals[{name!r}] must be [N, {len(wave)}], got {res.shape}")
+        a = 100.0 * np.abs(res[:, keep])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # pixels masked in every spectrum
+            lo, med, hi = np.nanpercentile(a, [16, 50, 84], axis=0)
+            mean = np.nanmean(a)
+        colour = f"C{i}"
+        ax.fill_between(wave[keep], lo, hi, color=colour, alpha=0.2, lw=0)
+        ax.plot(wave[keep], med, color=colour, lw=0.8, label=f"{name} (mean {mean:.2f}%)")
+    ax.set_xlabel("wavelength [Å]")
+    ax.set_ylabel("|relative residual| [%]")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(wave[keep].min(), wave[keep].max())
+    ax.legend(loc="upper right", fontsize=8, title="median, 16-84% band", title_fontsize=8)
+    ax.set_title(title or "Relative residuals against wavelength", fontsize=10)
     return save_figure(fig, path, pdf)
-
-
-def plot_tsne(
-    groups: Mapping[str, np.ndarray],
-    path: str | os.PathLike,
-    seed: int = 0,
-    perplexity: float = 30.0,
-    max_points: int = 1000,
-    title: str = "t-SNE embedding",
-    pdf: bool = True,
-) -> list[Path]:
-    """One t-SNE embedding of all groups together, coloured by group (paper Fig. 8).
-
-    Parameters
-    ----------
-    groups : dict name -> [N_g, D]
-        E.g. ``{"synthetic": [N, P] spectra, "observed": [M, P] spectra}``.
-    path : path
-        Output file (suffix replaced by .png / .pdf).
-    seed, perplexity, max_points
-        As `tsne_embedding`.
-    title : str
-        Panel title.
-
-    Returns
-    -------
-    list of written paths.
-    """
-    return plot_tsne_panels({title: groups}, path, seed, perplexity, max_points, "", pdf)
-
-
-# --------------------------------------------------------------------------- Fig. 9
-
-
-def plot_library_coverage(
-    library_labels: np.ndarray,
-    reference_labels: np.ndarray,
-    path: str | os.PathLike,
-    title: str = "Library coverage",
-    pdf: bool = True,
-) -> list[Path]:
-    """Templates of a library in the Teff-log g plane over the reference stars (paper Fig. 9).
-
-    Parameters
-    ----------
-    library_labels : [T, 3]
-        Teff [K], log g [dex], [Fe/H] [dex] of the templates; coloured by [Fe/H].
-    reference_labels : [M, 3]
-        The same for the reference catalogue; drawn in grey (points, or a log-density map
-        above 5000 stars).
-    path : path
-        Output file (suffix replaced by .png / .pdf).
-    title : str
-        Panel title.
-
-    Returns
-    -------
-    list of written paths.
-    """
-    lib = _labels(library_labels, "library_labels")
-    ref = _labels(reference_labels, "reference_labels")
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    if len(ref) > 5000:
-        ax.hexbin(ref[:, 0], ref[:, 1], gridsize=70, bins="log", mincnt=1, cmap="Greys")
-        ax.scatter([], [], s=10, marker="h", color="0.6", label=f"reference stars ({len(ref)})")
-    elif len(ref):
-        ax.scatter(
-            ref[:, 0],
-            ref[:, 1],
-            s=2,
-            color="0.65",
-            alpha=0.5,
-            lw=0,
-            label=f"reference stars ({len(ref)})",
-            rasterized=True,
-        )
-    sc = ax.scatter(
-        lib[:, 0],
-        lib[:, 1],
-        c=lib[:, 2],
-        s=14,
-        cmap="viridis",
-        edgecolors="k",
-        linewidths=0.2,
-        label=f"templates ({len(lib)})",
-    )
-    fig.colorbar(sc, ax=ax, label="template [Fe/H] [dex]")
-    ax.invert_xaxis()
-    ax.invert_yaxis()
-    ax.set_xlabel("Teff [K]")
-    ax.set_ylabel("log g [dex]")
-    ax.legend(loc="upper left", fontsize=8, markerscale=2)
-    ax.set_title(title, fontsize=10)
-    return save_figure(fig, path, pdf)
-
-
-def _labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """[N, 3] float64 labels without rows holding a NaN in Teff or log g."""
-    labels = np.asarray(labels, dtype=np.float64)
-    if labels.ndim != 2 or labels.shape[1] != 3:
-        raise InputError(f"{name} must be [N, 3] (Teff, log g, [Fe/H]), got {labels.shape}")
-    return labels[np.isfinite(labels[:, :2]).all(axis=1)]
 
 
 # --------------------------------------------------------------------------- Fig. 10
@@ -534,4 +348,58 @@ def plot_template_gallery(
     return save_figure(fig, path, pdf)
 
 
-# --------------------------------------------------------------------------- Fig. 11
+# --------------------------------------------------------------------------- continuous fits
+
+
+def plot_fit_examples(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    model: np.ndarray,
+    titles: Sequence[str],
+    path: str | os.PathLike,
+    window: tuple[float, float] | None = (5000.0, 5500.0),
+    pdf: bool = True,
+) -> list[Path]:
+    """Continuous fits of a few spectra: data, model and residual in units of the noise.
+
+    Parameters
+    ----------
+    wave : [P]
+        Wavelength [Å].
+    flux, ivar, model : [N, P]
+        Normalised spectra, their inverse variance (0: no data) and the fitted models.
+    titles : N strings
+        One per spectrum (e.g. fitted and true labels).
+    path : path
+        Output file (suffix replaced by .png / .pdf).
+    window : (lo, hi) [Å], optional
+        Wavelength range drawn; None: all.
+    """
+    wave = np.asarray(wave, np.float64)
+    keep = _window_mask(wave, window)
+    flux, ivar, model = (np.atleast_2d(np.asarray(a, np.float64)) for a in (flux, ivar, model))
+    if not flux.shape == ivar.shape == model.shape or flux.shape[1] != wave.size:
+        raise InputError(f"flux, ivar and model must all be [N, {wave.size}]")
+    if len(titles) != len(flux):
+        raise InputError(f"give one title per spectrum ({len(flux)}), got {len(titles)}")
+    n = len(flux)
+    fig, axes = plt.subplots(
+        2 * n, 1, figsize=(10, 2.6 * n), sharex=True, gridspec_kw={"height_ratios": [3, 1] * n}
+    )
+    for i in range(n):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        good = keep & (ivar[i] > 0) & np.isfinite(flux[i])
+        data = np.where(good, flux[i], np.nan)
+        top.plot(wave[keep], data[keep], color="k", lw=0.7, label="data")
+        top.plot(wave[keep], model[i, keep], color="C3", lw=0.8, label="model")
+        top.set_title(titles[i], fontsize=9)
+        top.set_ylabel("flux")
+        pull = np.where(good, (flux[i] - model[i]) * np.sqrt(np.where(good, ivar[i], 0)), np.nan)
+        bottom.plot(wave[keep], pull[keep], color="C0", lw=0.5)
+        bottom.axhline(0.0, color="k", lw=0.5)
+        bottom.set_ylabel("res. / σ")
+        if i == 0:
+            top.legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel("wavelength [Å]")
+    return save_figure(fig, path, pdf)

@@ -1,24 +1,21 @@
-"""The paper's evaluation figures: how well the method does, from plain arrays.
+"""Figures of estimated against reference labels: how well the method does.
 
-(Figures of the spectra, codes and libraries themselves, Figs. 8-10, are
-`sost_jax.evaluation.plots`'.)
 Each function writes a PNG (and a PDF) and returns the paths written:
 
-- `plot_residuals` (paper Fig. 7): |relative residual| against wavelength, median and
-  16-84 percentile band, per kind of reconstruction.
-- `plot_estimates_vs_reference` (Fig. 11): estimated against reference labels, one row per
-  library, with bias and scatter.
-- `plot_differences_vs_snr` (Fig. 13): est - ref against S/N with binned bias and scatter.
-- `plot_bias_plane` (Fig. 14): mean est - ref in the Teff-log g plane per [Fe/H] range.
+- `plot_estimates_vs_reference` (paper Fig. 11): estimated against reference labels, one row
+  per library, with bias and scatter;
+- `plot_differences_vs_snr` (Fig. 13): est - ref against S/N with binned bias and scatter;
+- `plot_bias_plane` (Fig. 14): mean est - ref in the Teff-log g plane per [Fe/H] range;
+- `plot_pulls`: pull distributions (estimate - truth) / error per S/N bin.
 
-Units: wavelength [Å], Teff [K], log g [dex], [Fe/H] [dex].
+The pairs are `sost_jax.evaluation.crossmatch.crossmatch` results; the statistics are
+`sost_jax.evaluation.metrics`'. Units: Teff [K], log g [dex], [Fe/H] [dex].
 """
 
 from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,10 +24,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.gridspec import SubplotSpec  # noqa: E402
 
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
-from sost_jax.errors import InputError
-from sost_jax.evaluation.metrics import (  # noqa: E402
+from sost_jax.errors import InputError  # noqa: E402
+from sost_jax.evaluation.figures.save import save_figure  # noqa: E402
+from sost_jax.evaluation.metrics import (
     FEH_RANGES,
     LABEL_TITLES,
     LABEL_UNITS,
@@ -42,7 +44,6 @@ from sost_jax.evaluation.metrics import (  # noqa: E402
     label_difference,
     step_edges,
 )
-from sost_jax.evaluation.plots import save_figure  # noqa: E402
 
 _TEXT_BOX = {"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.85}
 
@@ -89,79 +90,123 @@ def _point_density(x: np.ndarray, y: np.ndarray, bins: int = 40) -> np.ndarray:
     return density / density.max()
 
 
-# --------------------------------------------------------------------------- Fig. 7
+# --------------------------------------------------------------------------- Fig. 11
 
 
-def _window_mask(wave: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
-    """Pixels of ``wave`` [P] (Å) inside ``window`` (lo, hi) [Å], or every finite one for
-    None; an error when there are none."""
-    if wave.ndim != 1:
-        raise InputError(f"wave must be [P], got shape {wave.shape}")
-    keep = np.isfinite(wave) if window is None else (wave >= window[0]) & (wave <= window[1])
-    if not keep.any():
-        raise InputError(f"no wavelength inside the window {window} Å")
-    return keep
+def _one_to_one_limits(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Common axis limits of reference ``x`` and estimated ``y`` [N], N >= 1 (a label's
+    unit): the 0.5-99.5 percentiles of both, padded by 4 per cent (by 1 when they agree).
 
-
-def plot_residuals(
-    wave: np.ndarray,
-    residuals: Mapping[str, np.ndarray],
-    path: str | os.PathLike,
-    window: tuple[float, float] | None = (4000.0, 5500.0),
-    title: str = "",
-    pdf: bool = True,
-) -> list[Path]:
-    """Absolute relative residuals against wavelength (paper Fig. 7).
-
-    Parameters
-    ----------
-    wave : [P]
-        Wavelength [Å].
-    residuals : dict name -> [N, P]
-        Relative residuals (e.g. (reconstruction - input) / input, dimensionless) of N
-        spectra, per curve (e.g. "reconstruction synthetic", "cycle observed"). NaN pixels
-        are ignored.
-    path : path
-        Output file (suffix replaced by .png / .pdf).
-    window : (lo, hi) [Å], optional
-        Wavelength range drawn; None: all.
-    title : str
-        Figure title.
-
-    Returns
-    -------
-    list of written paths.
-
-    Each curve is the median |residual| over the spectra with its 16-84 percentile band, in
-    per cent; the legend gives the mean |residual| over spectra and pixels of the window.
+    The bulk fills the panel: a few wild estimates would squeeze it.
     """
-    wave = np.asarray(wave, dtype=np.float64)
-    keep = _window_mask(wave, window)
-    fig, ax = plt.subplots(figsize=(10, 4))
-    for i, (name, res) in enumerate(residuals.items()):
-        res = np.asarray(res, dtype=np.float64)
-        if res.ndim == 1:
-            res = res[None]
-        if res.ndim != 2 or res.shape[1] != len(wave):
-            raise InputError(f"residuals[{name!r}] must be [N, {len(wave)}], got {res.shape}")
-        a = 100.0 * np.abs(res[:, keep])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # pixels masked in every spectrum
-            lo, med, hi = np.nanpercentile(a, [16, 50, 84], axis=0)
-            mean = np.nanmean(a)
-        colour = f"C{i}"
-        ax.fill_between(wave[keep], lo, hi, color=colour, alpha=0.2, lw=0)
-        ax.plot(wave[keep], med, color=colour, lw=0.8, label=f"{name} (mean {mean:.2f}%)")
-    ax.set_xlabel("wavelength [Å]")
-    ax.set_ylabel("|relative residual| [%]")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(wave[keep].min(), wave[keep].max())
-    ax.legend(loc="upper right", fontsize=8, title="median, 16-84% band", title_fontsize=8)
-    ax.set_title(title or "Relative residuals against wavelength", fontsize=10)
-    return save_figure(fig, path, pdf)
+    lo = min(np.percentile(x, 0.5), np.percentile(y, 0.5))
+    hi = max(np.percentile(x, 99.5), np.percentile(y, 99.5))
+    pad = 0.04 * (hi - lo) if hi > lo else 1.0
+    return (lo - pad, hi + pad)
 
 
-# --------------------------------------------------------------------------- Fig. 8
+def _density_scatter(
+    ax: Axes, x: np.ndarray, y: np.ndarray, density: np.ndarray, order: np.ndarray, size: float
+) -> PathCollection:
+    """Points ``(x, y)`` [N] in ``order`` (densest last), coloured by ``density`` (0-1]."""
+    return ax.scatter(
+        x[order],
+        y[order],
+        c=density[order],
+        s=size,
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        lw=0,
+        rasterized=True,
+    )
+
+
+def _draw_estimates(
+    ax: Axes,
+    library: str,
+    name: str,
+    ref: np.ndarray,
+    est: np.ndarray,
+    diff: np.ndarray,
+    density: np.ndarray,
+    order: np.ndarray,
+) -> PathCollection:
+    """One panel of Fig. 11: estimated against reference ``name`` [N] (K or dex), the
+    one-to-one line and the bias, scatter and n of ``diff`` = est - ref; returns the points.
+    """
+    scatter = _density_scatter(ax, ref, est, density, order, 3)
+    if len(ref):
+        lim = _one_to_one_limits(ref, est)
+        ax.plot(lim, lim, "k--", lw=0.8)
+        ax.set_xlim(lim)
+        ax.set_ylim(lim)
+    ax.text(
+        0.03,
+        0.97,
+        _stats_text(name, diff),
+        transform=ax.transAxes,
+        va="top",
+        fontsize=7,
+        bbox=_TEXT_BOX,
+    )
+    ax.set_title(f"{library}: {LABEL_TITLES[name]}", fontsize=9)
+    ax.set_ylabel(_axis_label(name, "estimated"), fontsize=8)
+    ax.tick_params(labelsize=7)
+    return scatter
+
+
+def _draw_differences(
+    rax: Axes,
+    name: str,
+    ref: np.ndarray,
+    diff: np.ndarray,
+    density: np.ndarray,
+    order: np.ndarray,
+) -> None:
+    """The small panel under one of Fig. 11: est - ref against reference ``name`` [N]
+    (K or dex), its y range +- 1.1 times the 99th percentile of |est - ref|."""
+    _density_scatter(rax, ref, diff, density, order, 2)
+    rax.axhline(0.0, color="k", ls="--", lw=0.8)
+    if len(diff):
+        span = float(np.nanpercentile(np.abs(diff), 99)) * 1.1
+        if span > 0:
+            rax.set_ylim(-span, span)
+    rax.set_xlabel(_axis_label(name, "reference"), fontsize=8)
+    rax.set_ylabel(f"Δ [{LABEL_UNITS[name]}]", fontsize=8)
+    rax.tick_params(labelsize=7)
+
+
+def _label_panel(
+    fig: Figure,
+    cell: SubplotSpec,
+    library: str,
+    name: str,
+    matched: Mapping[str, np.ndarray],
+    residual_axes: bool,
+) -> PathCollection:
+    """Fig. 11's panel of one library and label in ``cell``: the pairs with finite est and
+    ref, with est - ref underneath when ``residual_axes``; returns the points."""
+    diff = label_difference(matched, name)
+    ref = np.asarray(matched[f"ref_{name}"], dtype=np.float64)
+    est = np.asarray(matched[f"est_{name}"], dtype=np.float64)
+    ok = np.isfinite(ref) & np.isfinite(est)
+    x, y, d = ref[ok], est[ok], diff[ok]
+    if residual_axes:
+        inner = cell.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.0)
+        ax = fig.add_subplot(inner[0])
+        rax = fig.add_subplot(inner[1], sharex=ax)
+    else:
+        ax, rax = fig.add_subplot(cell), None
+    density = _point_density(x, y)
+    order = np.argsort(density, kind="stable")
+    scatter = _draw_estimates(ax, library, name, x, y, d, density, order)
+    if rax is None:
+        ax.set_xlabel(_axis_label(name, "reference"), fontsize=8)
+    else:
+        ax.tick_params(labelbottom=False)
+        _draw_differences(rax, name, x, d, density, order)
+    return scatter
 
 
 def plot_estimates_vs_reference(
@@ -175,7 +220,7 @@ def plot_estimates_vs_reference(
 
     Parameters
     ----------
-    rows : dict library -> `sost_jax.evaluation.metrics.crossmatch` result
+    rows : dict library -> `sost_jax.evaluation.crossmatch.crossmatch` result
         E.g. ``{"raw synthetic": ..., "SOST": ..., "oracle": ...}``, each with
         ``est_<name>``, ``ref_<name>`` for name in teff [K], logg [dex], feh [dex].
     path : path
@@ -202,74 +247,7 @@ def plot_estimates_vs_reference(
     scatter = None
     for r, (library, matched) in enumerate(rows.items()):
         for c, name in enumerate(LABEL_NAMES):
-            diff = label_difference(matched, name)
-            ref = np.asarray(matched[f"ref_{name}"], dtype=np.float64)
-            est = np.asarray(matched[f"est_{name}"], dtype=np.float64)
-            ok = np.isfinite(ref) & np.isfinite(est)
-            x, y, d = ref[ok], est[ok], diff[ok]
-            if residual_axes:
-                inner = outer[r, c].subgridspec(2, 1, height_ratios=(3, 1), hspace=0.0)
-                ax = fig.add_subplot(inner[0])
-                rax = fig.add_subplot(inner[1], sharex=ax)
-            else:
-                ax, rax = fig.add_subplot(outer[r, c]), None
-            density = _point_density(x, y)
-            order = np.argsort(density, kind="stable")
-            scatter = ax.scatter(
-                x[order],
-                y[order],
-                c=density[order],
-                s=3,
-                cmap="viridis",
-                vmin=0,
-                vmax=1,
-                lw=0,
-                rasterized=True,
-            )
-            if len(x):
-                # The bulk fills the panel: a few wild estimates would squeeze it.
-                lo = min(np.percentile(x, 0.5), np.percentile(y, 0.5))
-                hi = max(np.percentile(x, 99.5), np.percentile(y, 99.5))
-                pad = 0.04 * (hi - lo) if hi > lo else 1.0
-                lim = (lo - pad, hi + pad)
-                ax.plot(lim, lim, "k--", lw=0.8)
-                ax.set_xlim(lim)
-                ax.set_ylim(lim)
-            ax.text(
-                0.03,
-                0.97,
-                _stats_text(name, d),
-                transform=ax.transAxes,
-                va="top",
-                fontsize=7,
-                bbox=_TEXT_BOX,
-            )
-            ax.set_title(f"{library}: {LABEL_TITLES[name]}", fontsize=9)
-            ax.set_ylabel(_axis_label(name, "estimated"), fontsize=8)
-            ax.tick_params(labelsize=7)
-            if rax is None:
-                ax.set_xlabel(_axis_label(name, "reference"), fontsize=8)
-                continue
-            ax.tick_params(labelbottom=False)
-            rax.scatter(
-                x[order],
-                d[order],
-                c=density[order],
-                s=2,
-                cmap="viridis",
-                vmin=0,
-                vmax=1,
-                lw=0,
-                rasterized=True,
-            )
-            rax.axhline(0.0, color="k", ls="--", lw=0.8)
-            if len(d):
-                span = float(np.nanpercentile(np.abs(d), 99)) * 1.1
-                if span > 0:
-                    rax.set_ylim(-span, span)
-            rax.set_xlabel(_axis_label(name, "reference"), fontsize=8)
-            rax.set_ylabel(f"Δ [{LABEL_UNITS[name]}]", fontsize=8)
-            rax.tick_params(labelsize=7)
+            scatter = _label_panel(fig, outer[r, c], library, name, matched, residual_axes)
     fig.colorbar(scatter, ax=fig.axes, shrink=0.6, pad=0.02, label="relative point density")
     if title:
         fig.suptitle(title, fontsize=11)
@@ -291,7 +269,7 @@ def plot_differences_vs_snr(
 
     Parameters
     ----------
-    rows : dict library -> `sost_jax.evaluation.metrics.crossmatch` result with ``snr``
+    rows : dict library -> `sost_jax.evaluation.crossmatch.crossmatch` result with ``snr``
         One colour per library.
     path : path
         Output file (suffix replaced by .png / .pdf).
@@ -384,7 +362,7 @@ def plot_bias_plane(
 
     Parameters
     ----------
-    matched : `sost_jax.evaluation.metrics.crossmatch` result
+    matched : `sost_jax.evaluation.crossmatch.crossmatch` result
         ``est_<name>``, ``ref_<name>`` for teff [K], logg [dex], feh [dex]; the reference
         labels place each star and choose its [Fe/H] range.
     path : path
@@ -469,58 +447,7 @@ def plot_bias_plane(
     return save_figure(fig, path, pdf)
 
 
-def plot_fit_examples(
-    wave: np.ndarray,
-    flux: np.ndarray,
-    ivar: np.ndarray,
-    model: np.ndarray,
-    titles: Sequence[str],
-    path: str | os.PathLike,
-    window: tuple[float, float] | None = (5000.0, 5500.0),
-    pdf: bool = True,
-) -> list[Path]:
-    """Continuous fits of a few spectra: data, model and residual in units of the noise.
-
-    Parameters
-    ----------
-    wave : [P]
-        Wavelength [Å].
-    flux, ivar, model : [N, P]
-        Normalised spectra, their inverse variance (0: no data) and the fitted models.
-    titles : N strings
-        One per spectrum (e.g. fitted and true labels).
-    path : path
-        Output file (suffix replaced by .png / .pdf).
-    window : (lo, hi) [Å], optional
-        Wavelength range drawn; None: all.
-    """
-    wave = np.asarray(wave, np.float64)
-    keep = _window_mask(wave, window)
-    flux, ivar, model = (np.atleast_2d(np.asarray(a, np.float64)) for a in (flux, ivar, model))
-    if not flux.shape == ivar.shape == model.shape or flux.shape[1] != wave.size:
-        raise InputError(f"flux, ivar and model must all be [N, {wave.size}]")
-    if len(titles) != len(flux):
-        raise InputError(f"give one title per spectrum ({len(flux)}), got {len(titles)}")
-    n = len(flux)
-    fig, axes = plt.subplots(
-        2 * n, 1, figsize=(10, 2.6 * n), sharex=True, gridspec_kw={"height_ratios": [3, 1] * n}
-    )
-    for i in range(n):
-        top, bottom = axes[2 * i], axes[2 * i + 1]
-        good = keep & (ivar[i] > 0) & np.isfinite(flux[i])
-        data = np.where(good, flux[i], np.nan)
-        top.plot(wave[keep], data[keep], color="k", lw=0.7, label="data")
-        top.plot(wave[keep], model[i, keep], color="C3", lw=0.8, label="model")
-        top.set_title(titles[i], fontsize=9)
-        top.set_ylabel("flux")
-        pull = np.where(good, (flux[i] - model[i]) * np.sqrt(np.where(good, ivar[i], 0)), np.nan)
-        bottom.plot(wave[keep], pull[keep], color="C0", lw=0.5)
-        bottom.axhline(0.0, color="k", lw=0.5)
-        bottom.set_ylabel("res. / σ")
-        if i == 0:
-            top.legend(loc="lower right", fontsize=8)
-    axes[-1].set_xlabel("wavelength [Å]")
-    return save_figure(fig, path, pdf)
+# --------------------------------------------------------------------------- pulls
 
 
 def plot_pulls(
