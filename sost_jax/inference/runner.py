@@ -41,7 +41,8 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from sost_jax.data.prepare import PrepareSettings, iter_prepared, meta_columns
+from sost_jax.data.prepare import PrepareSettings, meta_columns
+from sost_jax.data.prepare_files import iter_prepared
 from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
 from sost_jax.inference.catalogue import library_hash, write_catalogue
