@@ -175,7 +175,8 @@ def time_infer(
     end-to-end run has its own matcher run next to it (the machine's speed drifts by 10%
     within minutes); the fraction is the median of the runs' ratios. The first call, on a
     few files, compiles and starts the reader processes."""
-    from sost_jax.data.prepare import PrepareSettings, iter_prepared
+    from sost_jax.data.prepare import PrepareSettings
+    from sost_jax.data.prepare_files import iter_prepared
     from sost_jax.inference.estimate import InferSettings
     from sost_jax.inference.runner import infer_files
     from sost_jax.library.templates import Library

@@ -85,7 +85,8 @@ from sost_jax.config import (  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.data.io import read_reference_catalog  # noqa: E402
 from sost_jax.data.io.grids import read_array_grid  # noqa: E402
-from sost_jax.data.prepare import prepare_arrays, prepare_files  # noqa: E402
+from sost_jax.data.prepare import prepare_arrays  # noqa: E402
+from sost_jax.data.prepare_files import prepare_files  # noqa: E402
 from sost_jax.data.preprocess import degrade_to_fwhm  # noqa: E402
 from sost_jax.data.store import PreparedStore  # noqa: E402
 from sost_jax.evaluation.crossmatch import crossmatch  # noqa: E402

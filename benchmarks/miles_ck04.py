@@ -72,7 +72,8 @@ from sost_jax.config import (  # noqa: E402
 )
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.data.io import read_ck04, read_miles_params  # noqa: E402
-from sost_jax.data.prepare import prepare_arrays, prepare_files, read_to_grid  # noqa: E402
+from sost_jax.data.prepare import prepare_arrays  # noqa: E402
+from sost_jax.data.prepare_files import prepare_files, read_to_grid  # noqa: E402
 from sost_jax.data.preprocess import normalise  # noqa: E402
 from sost_jax.data.store import PreparedStore, StoreWriter  # noqa: E402
 from sost_jax.evaluation.crossmatch import crossmatch  # noqa: E402

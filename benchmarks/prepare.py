@@ -1,9 +1,9 @@
 """Benchmark: LAMOST FITS files -> normalised arrays on the common grid, spectra per second.
 
 Writes a few thousand mock LAMOST-layout files (checked to read like the real DR10 files when
-../shared/data is present), prepares them into a store with `sost_jax.data.prepare.prepare_files`
-(reader processes on every core read, grid and normalise; the calling process writes), and
-in the same run:
+../shared/data is present), prepares them into a store with
+`sost_jax.data.prepare_files.prepare_files` (reader processes on every core read, grid and
+normalise; the calling process writes), and in the same run:
 
 - the parts alone, in a child process pinned to one core: reading a file (its arrays as
   stored, `sost_jax.data.io.read_raw`), bringing a chunk onto the grid (checks and masks,
@@ -40,7 +40,8 @@ from astropy.io import fits
 from scipy.interpolate import make_smoothing_spline
 
 from sost_jax.data.io import read_raw, read_spectrum
-from sost_jax.data.prepare import PrepareSettings, prepare_files
+from sost_jax.data.prepare import PrepareSettings
+from sost_jax.data.prepare_files import prepare_files
 from sost_jax.mock import write_mock_lamost_survey
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "lamost_dr10"
@@ -94,7 +95,8 @@ def parts_on_one_core(
     (called in a child, `_parts_children`). Best of two passes over the same ``n`` files.
     With ``start``: after compiling, touch ``start`` + ".ready.<pid>" and wait for ``start``
     before timing (children on several cores then run their passes at the same time)."""
-    from sost_jax.data.prepare import _normalised, read_to_grid
+    from sost_jax.data.prepare import normalise_chunk
+    from sost_jax.data.prepare_files import read_to_grid
     from sost_jax.runtime.memory import keep_freed_memory
 
     keep_freed_memory()  # as in the reader processes
@@ -103,7 +105,7 @@ def parts_on_one_core(
     paths = sorted(str(p) for p in folder.glob("*.fits"))[:n]
     settings = PrepareSettings()
     chunks = [paths[lo : lo + chunk] for lo in range(0, len(paths), chunk)]
-    _normalised(read_to_grid(chunks[0], settings), settings)  # compile
+    normalise_chunk(read_to_grid(chunks[0], settings), settings)  # compile
     if start is not None:
         Path(f"{start}.ready.{os.getpid()}").touch()
         while not start.exists():
@@ -120,7 +122,7 @@ def parts_on_one_core(
         for rep in range(2):
             timed("read", read_raw, paths)
             gridded = timed("read_grid", lambda c: read_to_grid(c, settings), chunks)
-            done = timed("normalise", lambda g: _normalised(g, settings), gridded)
+            done = timed("normalise", lambda g: normalise_chunk(g, settings), gridded)
             writer = StoreWriter(Path(tmp) / f"s{rep}", settings.wave, {}, len(done))
 
             def write(item, writer=writer):

@@ -89,7 +89,7 @@ def _cmd_mock(args: argparse.Namespace) -> int:
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from sost_jax.data.io import labels_by_id, read_reference_catalog
-    from sost_jax.data.prepare import prepare_files
+    from sost_jax.data.prepare_files import prepare_files
 
     config = load_config(args.config, args.overrides)
     paths = expand_inputs(args.inputs)

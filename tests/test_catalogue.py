@@ -14,7 +14,8 @@ from fixtures_kill import kill_when, slowed
 
 from sost_jax.config import load_config, prepare_settings
 from sost_jax.data.io import labels_by_id, read_reference_catalog
-from sost_jax.data.prepare import prepare_arrays, prepare_files
+from sost_jax.data.prepare import prepare_arrays
+from sost_jax.data.prepare_files import prepare_files
 from sost_jax.errors import InputError
 from sost_jax.inference.catalogue import read_catalogue
 from sost_jax.inference.estimate import Estimator, InferSettings

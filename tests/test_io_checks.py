@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sost_jax.data.io.checks import checked_rows, spectrum_from_raw
-from sost_jax.data.prepare import PrepareSettings, read_to_grid
+from sost_jax.data.prepare import PrepareSettings
+from sost_jax.data.prepare_files import read_to_grid
 from sost_jax.data.spectra import RawSpectrum, ReadError
 from sost_jax.mock import default_mock_config, lamost_wavelength, write_lamost_fits
 from sost_jax.mock import write_mock_lamost_survey as write_survey

@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 from fixtures_io import write_lamost_dr5
 
-from sost_jax.data.io import fitsfast
+from sost_jax.data.io import fits_cards, fits_hdus, fitsfast
 from sost_jax.data.io.fitsfast import FitsFormatError, FitsUnsupported
 
 
@@ -41,7 +41,7 @@ def test_parse_header_reads_every_value_kind() -> None:
             _card("NEG", "7"),  # repeated keyword: the first one wins
         ]
     )
-    header, data_start = fitsfast.parse_header(raw, 0)
+    header, data_start = fits_cards.parse_header(raw, 0)
     assert data_start == 2880
     assert header["SIMPLE"] is True and header["FLAG"] is False
     assert header["NEG"] == -42 and isinstance(header["NEG"], int)
@@ -57,10 +57,10 @@ def test_header_spanning_blocks_and_missing_end() -> None:
     cards = [_card("SIMPLE", "T"), _card("BITPIX", "8"), _card("NAXIS", "0")]
     cards += [_card(f"K{i}", str(i)) for i in range(60)]
     raw = _header_bytes(cards)
-    header, data_start = fitsfast.parse_header(raw, 0)
+    header, data_start = fits_cards.parse_header(raw, 0)
     assert data_start == 2 * 2880 and header["K59"] == 59
     with pytest.raises(FitsFormatError, match="END"):
-        fitsfast.parse_header(raw[:2880], 0)
+        fits_cards.parse_header(raw[:2880], 0)
 
 
 def test_primary_keys_parse_only_those_cards(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_primary_keys_parse_only_those_cards(tmp_path: Path) -> None:
     full = fitsfast.read_hdus(bytes(raw), 2, backend="fast")
     keys = frozenset(("OBSID", "Z", "SNRG", "ABSENT"))
     some = fitsfast.read_hdus(bytes(raw), 2, backend="fast", primary_keys=keys)
-    expected = {k: v for k, v in full[0].header.items() if k in keys | fitsfast.STRUCTURAL}
+    expected = {k: v for k, v in full[0].header.items() if k in keys | fits_cards.STRUCTURAL}
     assert some[0].header == expected and {"OBSID", "Z", "NAXIS"} <= set(expected)
     assert some[1].header == full[1].header  # extensions are parsed whole
     for name in full[1].data:
@@ -92,13 +92,13 @@ def test_non_integer_naxis_is_a_format_error(keys: frozenset[str] | None) -> Non
     """Whole or keyed, a header whose NAXIS is not an integer is reported as damaged."""
     raw = _header_bytes([_card("SIMPLE", "T"), _card("BITPIX", "8"), _card("NAXIS", "'two'")])
     with pytest.raises(FitsFormatError, match="NAXIS"):
-        fitsfast.scan(raw, 1, keys)
+        fits_hdus.scan(raw, 1, keys)
 
 
 def test_complex_value_is_unsupported() -> None:
     raw = _header_bytes([_card("SIMPLE", "T"), _card("CPLX", "(1.0, 2.0)")])
     with pytest.raises(FitsUnsupported):
-        fitsfast.parse_header(raw, 0)
+        fits_cards.parse_header(raw, 0)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64, np.float32, ">f8"])

@@ -12,7 +12,8 @@ from fixtures_kill import kill_when, slowed
 
 from sost_jax.cli import expand_inputs, main
 from sost_jax.data.io import labels_by_id, read_reference_catalog
-from sost_jax.data.prepare import PrepareSettings, prepare_files
+from sost_jax.data.prepare import PrepareSettings
+from sost_jax.data.prepare_files import prepare_files
 from sost_jax.data.store import PreparedStore
 from sost_jax.mock import default_mock_config, lamost_wavelength, write_lamost_fits
 from sost_jax.mock import write_mock_lamost_survey as write_survey
@@ -105,12 +106,13 @@ def test_threads_and_single_thread_agree_and_resume_is_exact(tmp_path, mock_file
 
 
 _KILLED_RUN = (
-    slowed("sost_jax.data.prepare._finish_shard", 1.5)
+    slowed("sost_jax.data.prepare_files._finish_shard", 1.5)
     + """
-import sost_jax.data.prepare as p
-settings = p.PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
-p.prepare_files({paths!r}, {out!r}, settings, workers=2, progress=False, shard_size=3,
-                chunk_size=2)
+from sost_jax.data.prepare import PrepareSettings
+from sost_jax.data.prepare_files import prepare_files
+settings = PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
+prepare_files({paths!r}, {out!r}, settings, workers=2, progress=False, shard_size=3,
+              chunk_size=2)
 """
 )
 

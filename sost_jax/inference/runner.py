@@ -1,10 +1,10 @@
 """Survey inference: spectra -> chi2 template matching -> a catalogue (FITS and CSV).
 
-`infer_files` reads spectrum files (LAMOST or 1-D FITS), brings them onto the library's
-grid and normalises them exactly as `sost_jax.data.prepare` does, matches them against a template
+`infer_files` reads spectrum files (LAMOST or 1-D FITS), brings them onto the library's grid and
+normalises them exactly as `sost_jax.data.prepare_files` does, matches them against a template
 library (`sost_jax.inference.matching`) and writes one catalogue row per usable spectrum;
-`infer_store` does the same from a prepared store. No pixel data is written: a survey of
-millions of spectra needs only its catalogue on disk.
+`infer_store` does the same from a prepared store. No pixel data is written: a survey of millions of
+spectra needs only its catalogue on disk.
 
 The work is cut into parts of ``chunk_size`` inputs. Each finished part is written to its
 own file atomically, so an interrupted run (killed, out of time) continues where it
@@ -41,7 +41,8 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from sost_jax.data.prepare import PrepareSettings, iter_prepared, meta_columns
+from sost_jax.data.prepare import PrepareSettings, meta_columns
+from sost_jax.data.prepare_files import iter_prepared
 from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
 from sost_jax.inference.catalogue import library_hash, write_catalogue

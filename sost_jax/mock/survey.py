@@ -28,7 +28,8 @@ import ml_collections
 import numpy as np
 
 from sost_jax.data.io import labels_by_id, read_reference_catalog
-from sost_jax.data.prepare import PrepareSettings, prepare_arrays, prepare_files, to_grid
+from sost_jax.data.prepare import PrepareSettings, prepare_arrays, to_grid
+from sost_jax.data.prepare_files import prepare_files
 from sost_jax.data.store import PreparedStore
 from sost_jax.mock.config import validate_mock_config
 from sost_jax.mock.lamost_files import lamost_wavelength, write_mock_lamost_survey

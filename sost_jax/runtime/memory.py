@@ -1,11 +1,11 @@
 """Memory for streaming chunks of spectra: allocator settings, and arrays JAX can take as is.
 
-glibc hands each array above a size threshold (128 kB, growing to at most 32 MB) its own
-memory map and unmaps it when freed, so every chunk's arrays are faulted in again, page by
-page, zeroed by the kernel: in the reader processes of `sost_jax.data.prepare` this was about a
-third of their time, spent as system time. Raising the thresholds keeps freed memory in
-the heap for the next chunk. The peak resident memory is unchanged; memory freed below the
-peak stays with the process until it ends.
+glibc hands each array above a size threshold (128 kB, growing to at most 32 MB) its own memory map
+and unmaps it when freed, so every chunk's arrays are faulted in again, page by page, zeroed by the
+kernel: in the reader processes of `sost_jax.data.prepare_files` this was about a third of their
+time, spent as system time. Raising the thresholds keeps freed memory in the heap for the next
+chunk. The peak resident memory is unchanged; memory freed below the peak stays with the process
+until it ends.
 """
 
 from __future__ import annotations

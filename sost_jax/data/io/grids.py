@@ -94,6 +94,36 @@ def read_ck04(
         no model within the ranges.
     """
     root = Path(root)
+    files = _ck04_files(root, teff_range, feh_range)
+    if not files:
+        raise ReadError(f"{root}: no ck04 table (ckXXX/ckXXX_TEFF.fits) within the ranges")
+    params: list[tuple[float, float, float]] = []
+    fluxes: list[np.ndarray] = []
+    wave: np.ndarray | None = None
+    wave_path: Path | None = None
+    for path, name_teff, name_feh in files:
+        teff, feh, table = _read_ck04_table(path, name_teff, name_feh, backend)
+        this_wave = _native(table["WAVELENGTH"], np.float64)
+        _check_axis(this_wave, wave, path, wave_path)
+        wave, wave_path = this_wave, path
+        for logg, column in _ck04_models(table, logg_range):
+            params.append((teff, logg, feh))
+            fluxes.append(_native(column, np.float32))
+    if not params or wave is None:
+        raise ReadError(f"{root}: no computed ck04 model within the ranges")
+    return _ck04_grid(
+        root, np.array(params, dtype=np.float64), wave, fluxes, wave_range, len(files)
+    )
+
+
+def _ck04_files(root: Path, teff_range: Range, feh_range: Range) -> list[tuple[Path, float, float]]:
+    """The ck04 tables under ``root`` within the ranges, in name order.
+
+    Returns
+    -------
+    list of (path, Teff [K], [M/H] [dex])
+        Teff and [M/H] as the folder and file names give them (``ckm25/ckm25_3500.fits``).
+    """
     files: list[tuple[Path, float, float]] = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         dir_match = _CK04_DIR_RE.match(folder.name)
@@ -107,59 +137,84 @@ def read_ck04(
             feh = _signed(file_match.group(1), file_match.group(2))
             if _in_range(teff, teff_range) and _in_range(feh, feh_range):
                 files.append((path, teff, feh))
-    if not files:
-        raise ReadError(f"{root}: no ck04 table (ckXXX/ckXXX_TEFF.fits) within the ranges")
+    return files
 
-    params: list[tuple[float, float, float]] = []
-    fluxes: list[np.ndarray] = []
-    wave: np.ndarray | None = None
-    wave_path: Path | None = None
-    for path, name_teff, name_feh in files:
-        try:
-            raw = fitsfast.load_bytes(path)
-            hdus = fitsfast.read_hdus(raw, 2, backend)
-        except (OSError, FitsFormatError, FitsUnsupported) as err:
-            raise ReadError(f"{path}: {err}") from err
-        if len(hdus) < 2 or not isinstance(hdus[1].data, dict):
-            raise ReadError(f"{path}: no binary table in HDU 1")
-        header, table = hdus[0].header, hdus[1].data
-        teff = header.get("TEFF", name_teff)
-        feh = header.get("LOG_Z", name_feh)
-        if isinstance(teff, bool) or not isinstance(teff, int | float):
-            teff = name_teff
-        if isinstance(feh, bool) or not isinstance(feh, int | float):
-            feh = name_feh
-        if "WAVELENGTH" not in table:
-            raise ReadError(f"{path}: no WAVELENGTH column")
-        this_wave = _native(table["WAVELENGTH"], np.float64)
-        _check_axis(this_wave, wave, path, wave_path)
-        wave, wave_path = this_wave, path
-        for name, column in table.items():
-            col_match = _CK04_COLUMN_RE.match(name)
-            if col_match is None:
-                continue
-            logg = int(col_match.group(1)) / 10.0
-            if not _in_range(logg, logg_range) or not np.any(column):
-                continue
-            params.append((float(teff), logg, float(feh)))
-            fluxes.append(_native(column, np.float32))
-    if not params or wave is None:
-        raise ReadError(f"{root}: no computed ck04 model within the ranges")
 
+def _read_ck04_table(
+    path: Path, name_teff: float, name_feh: float, backend: Backend
+) -> tuple[float, float, dict[str, np.ndarray]]:
+    """Teff [K], [M/H] [dex] and the binary table of one ck04 file.
+
+    Teff and [M/H] are the primary header's TEFF and LOG_Z, or the name's where the header
+    lacks them or holds no number. The table has a WAVELENGTH column [Å] (checked) and the
+    g00 ... g50 flux columns.
+    """
+    try:
+        raw = fitsfast.load_bytes(path)
+        hdus = fitsfast.read_hdus(raw, 2, backend)
+    except (OSError, FitsFormatError, FitsUnsupported) as err:
+        raise ReadError(f"{path}: {err}") from err
+    if len(hdus) < 2 or not isinstance(hdus[1].data, dict):
+        raise ReadError(f"{path}: no binary table in HDU 1")
+    header, table = hdus[0].header, hdus[1].data
+    teff = header.get("TEFF", name_teff)
+    feh = header.get("LOG_Z", name_feh)
+    if isinstance(teff, bool) or not isinstance(teff, int | float):
+        teff = name_teff
+    if isinstance(feh, bool) or not isinstance(feh, int | float):
+        feh = name_feh
+    if "WAVELENGTH" not in table:
+        raise ReadError(f"{path}: no WAVELENGTH column")
+    return float(teff), float(feh), table
+
+
+def _ck04_models(table: dict[str, np.ndarray], logg_range: Range) -> list[tuple[float, np.ndarray]]:
+    """(log g [dex], flux column [P]) of a ck04 table's computed models within ``logg_range``,
+    in column order; all-zero columns (models not computed) are left out."""
+    models = []
+    for name, column in table.items():
+        col_match = _CK04_COLUMN_RE.match(name)
+        if col_match is None:
+            continue
+        logg = int(col_match.group(1)) / 10.0
+        if not _in_range(logg, logg_range) or not np.any(column):
+            continue
+        models.append((logg, column))
+    return models
+
+
+def _ck04_grid(
+    root: Path,
+    params: np.ndarray,
+    wave: np.ndarray,
+    fluxes: list[np.ndarray],
+    wave_range: Range,
+    n_files: int,
+) -> Grid:
+    """The `Grid` of the ck04 models read: sorted by [M/H], Teff, log g, cut to ``wave_range``.
+
+    Parameters
+    ----------
+    params : float64 [N, 3]
+        Teff [K], log g [dex], [M/H] [dex] of each model, in reading order.
+    wave : float64 [P]
+        The shared wavelength axis [Å].
+    fluxes : N arrays float32 [P]
+        The models' F_lambda.
+    """
     keep = np.ones(len(wave), dtype=bool)
     if wave_range is not None:
         keep = (wave >= wave_range[0]) & (wave <= wave_range[1])
-    params_arr = np.array(params, dtype=np.float64)
-    order = np.lexsort((params_arr[:, 1], params_arr[:, 0], params_arr[:, 2]))
+    order = np.lexsort((params[:, 1], params[:, 0], params[:, 2]))
     flux = np.stack(fluxes)[order][:, keep]
     meta = {
         "source": "ck04",
         "root": str(root),
         "medium": CK04_MEDIUM,
         "flux_unit": "erg s^-1 cm^-2 Å^-1 (surface flux)",
-        "n_files": len(files),
+        "n_files": n_files,
     }
-    return Grid(params_arr[order], wave[keep], flux, meta)
+    return Grid(params[order], wave[keep], flux, meta)
 
 
 def _read_two_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:

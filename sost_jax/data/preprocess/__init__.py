@@ -1,8 +1,8 @@
 """Preprocessing of spectra, batched over spectra: wavelength frames, resampling, resolution
 degrading and pseudo-continuum normalisation.
 
-Every function takes ``[N, P]`` arrays (one spectrum is N = 1) and returns new arrays. The
-NumPy steps import without JAX (worker processes of `sost_jax.data.prepare` stay light); the
+Every function takes ``[N, P]`` arrays (one spectrum is N = 1) and returns new arrays. The NumPy
+steps import without JAX (the reader processes of `sost_jax.data.prepare_files` stay light); the
 JAX-compiled normalisation is imported on first use.
 """
 
