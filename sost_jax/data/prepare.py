@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,13 +30,13 @@ from sost_jax.data.preprocess import (
 )
 from sost_jax.data.store import PreparedStore, StoreWriter
 from sost_jax.errors import InputError
-from sost_jax.settings import from_mapping
+from sost_jax.settings import Settings
 
 _MEDIA = ("vacuum", "air")
 
 
 @dataclass(frozen=True)
-class PrepareSettings:
+class PrepareSettings(Settings):
     """Everything that turns a raw spectrum into a row of a prepared store.
 
     Attributes
@@ -59,6 +59,8 @@ class PrepareSettings:
     normalise : NormaliseSettings
         The pseudo-continuum fit.
     """
+
+    section = "preprocess"
 
     grid_start: float = 3900.0
     grid_stop: float = 8699.0
@@ -93,16 +95,6 @@ class PrepareSettings:
             raise InputError(f"input_r {self.input_r} is lower than degrade_r {self.degrade_r}")
         if not 0.0 <= self.min_coverage <= 1.0:
             raise InputError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PrepareSettings:
-        """Build from a (config) mapping; unknown keys are an error."""
-        d = dict(d)
-        norm = from_mapping(NormaliseSettings, d.pop("normalise", {}), "normalise settings")
-        return from_mapping(cls, d, "preprocessing settings", normalise=norm)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def wave(self) -> np.ndarray:

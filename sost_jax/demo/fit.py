@@ -147,7 +147,7 @@ def fit_figures(
     from their catalogue rows, `sost_jax.inference.fit.fitting.model_flux`) and the pull
     distributions of the test catalogue."""
     library = read_library(sost_library)
-    fit = settings.fit_settings
+    fit = settings.fit
     emulator = Emulator.load(fit_emulator_path(library.meta))
     model = make_spectral_model(emulator, library.wave, fit.continuum_degree, fit.fit_rv)
     cat = read_catalogue(catalogue)

@@ -67,8 +67,8 @@ class InferSettings(Settings):
     method : str
         "grid": the paper's two-best estimate; "fit": that estimate, then a continuous fit
         through the library's emulator (`sost_jax.inference.fit.stage`, settings in ``fit``).
-    fit : dict
-        `sost_jax.inference.fit.fitting.FitSettings` of the fit.
+    fit : FitSettings
+        The fit's settings (`sost_jax.inference.fit.fitting`).
     """
 
     section = "infer"
@@ -80,12 +80,11 @@ class InferSettings(Settings):
     min_fraction: float = 0.5
     edge_steps: float = 1.0
     method: str = "grid"
-    fit: Mapping[str, Any] = field(default_factory=lambda: FitSettings().to_dict())
+    fit: FitSettings = field(default_factory=FitSettings)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"infer.method must be one of {METHODS}, got {self.method!r}")
-        object.__setattr__(self, "fit", FitSettings.from_dict(dict(self.fit)).to_dict())
         if int(self.k) < 2:
             raise InputError(f"infer.k must be >= 2 (the two-best rule), got {self.k}")
         if int(self.chunk_size) < 1:
@@ -96,10 +95,6 @@ class InferSettings(Settings):
             raise InputError(f"infer.min_fraction must be in [0, 1], got {self.min_fraction}")
         if not self.edge_steps >= 0:
             raise InputError(f"infer.edge_steps must be >= 0, got {self.edge_steps}")
-
-    @property
-    def fit_settings(self) -> FitSettings:
-        return FitSettings.from_dict(dict(self.fit))
 
     def record(self) -> dict[str, Any]:
         """The settings a run record keeps: without ``method`` and ``fit`` for the grid
@@ -296,4 +291,4 @@ def _make_fit(library: Library, settings: InferSettings, mesh: Mesh | None) -> F
         return None
     mesh = data_mesh(local=True) if mesh is None else mesh
     path = fit_emulator_path(library.meta)
-    return FitStage(path, library.wave, settings.fit_settings, mesh, settings.chunk_size)
+    return FitStage(path, library.wave, settings.fit, mesh, settings.chunk_size)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sost_jax.errors import InputError
+from sost_jax.settings import Settings
 
 
 @dataclass(frozen=True)
-class NormaliseSettings:
+class NormaliseSettings(Settings):
     """How the pseudo-continuum is fitted.
 
     Attributes
@@ -32,6 +33,8 @@ class NormaliseSettings:
         dip to almost nothing) the spectrum is divided by the floor instead, so normalised
         flux stays bounded. 0 turns the floor off.
     """
+
+    section = "preprocess.normalise"
 
     knot_spacing: float = 100.0
     penalty: float = 1.0

@@ -39,8 +39,7 @@ Uncertainties: the covariance ``(J^T W J)^-1`` at the optimum, scaled by the red
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -53,7 +52,7 @@ from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
 from sost_jax.inference.fit.spectral_model import SpectralModel, doppler_shift
 from sost_jax.inference.matching import MatchFlag
-from sost_jax.settings import from_mapping
+from sost_jax.settings import Settings
 
 Array = jax.Array
 
@@ -74,7 +73,7 @@ so that they still cover them after a rest-frame shift of up to ~+-150 km/s."""
 
 
 @dataclass(frozen=True)
-class FitSettings:
+class FitSettings(Settings):
     """How spectra are fitted.
 
     Attributes
@@ -104,6 +103,8 @@ class FitSettings:
         towards the telluric frame (on the mock: RV errors at S/N > 50 from 3.4 to 1.1
         km/s, Teff scatter 72 to 66 K when masked). () fits every pixel.
     """
+
+    section = "infer.fit"
 
     continuum_degree: int = 2
     fit_rv: bool = True
@@ -139,15 +140,6 @@ class FitSettings:
             raise InputError(f"fit.poor_fit must be > 0, got {self.poor_fit}")
         if not 0 <= self.min_fraction <= 1:
             raise InputError(f"fit.min_fraction must be in [0, 1], got {self.min_fraction}")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FitSettings:
-        return from_mapping(cls, d, "fit settings")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["mask_windows"] = [list(w) for w in self.mask_windows]
-        return d
 
     def pixel_weights(self, wave: np.ndarray) -> np.ndarray:
         """float32 [P]: 0 inside `mask_windows`, 1 elsewhere, on wavelengths [Å] ``wave``."""
