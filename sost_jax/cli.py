@@ -62,11 +62,11 @@ def _add_distributed_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sost_jax.config import cpu_config
+    from sost_jax.config import cpu_config, validate
     from sost_jax.demo.run import run_demo
 
     config = load_config(args.config, args.overrides, base=cpu_config)
-    summary = run_demo(config, args.workdir, progress=not args.quiet)
+    summary = run_demo(validate(config), args.workdir, progress=not args.quiet)
     print(f"\nsost-jax demo: outputs in {summary['workdir']}")
     print(f"{'part':16s} {'spectra':>8s} {'skipped':>8s}")
     for name, n in summary["n_spectra"].items():

@@ -70,7 +70,7 @@ class RunSettings(Settings):
 
     preprocess: PrepareSettings = field(default_factory=PrepareSettings)
     data: DataSettings = field(default_factory=DataSettings)
-    mock: Mapping[str, Any] = field(default_factory=lambda: default_mock_config().to_dict())
+    mock: Any = field(default_factory=default_mock_config)
     demo: DemoSettings = field(default_factory=DemoSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     dis: DisSettings = field(default_factory=DisSettings)
@@ -81,7 +81,8 @@ class RunSettings(Settings):
     infer: InferSettings = field(default_factory=InferSettings)
 
     def __post_init__(self) -> None:
-        validate_mock_config(ml_collections.ConfigDict(dict(self.mock)))
+        mock = ml_collections.ConfigDict(dict(self.mock))
+        object.__setattr__(self, "mock", validate_mock_config(mock))
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict | Mapping[str, Any]) -> RunSettings:

@@ -314,7 +314,9 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
         node[leaf] = value
 
 
-def save_config(config: ml_collections.ConfigDict, path: str | os.PathLike) -> None:
-    """Write the resolved config as JSON (readable back with `load_config`), atomically:
-    every process of a multi-process run writes the same file."""
-    write_text(path, config.to_json(indent=1, sort_keys=True))
+def save_config(config: ml_collections.ConfigDict | Settings, path: str | os.PathLike) -> None:
+    """Write the resolved config (a ConfigDict or typed settings) as JSON, readable back
+    with `load_config`, atomically: every process of a multi-process run writes the same
+    file."""
+    data = config.to_dict() if isinstance(config, Settings) else json.loads(config.to_json())
+    write_text(path, json.dumps(data, indent=1, sort_keys=True))

@@ -134,7 +134,7 @@ def generator_shapes(model: ConfigDict, n_pixels: int) -> dict[str, Any]:
 
 def fingerprint(config: ConfigDict) -> str:
     """Hash of the config sections that fix the shapes of a train state (model, dis)."""
-    text = json.dumps({k: config[k].to_dict() for k in ("model", "dis")}, sort_keys=True)
+    text = json.dumps({k: getattr(config, k).to_dict() for k in ("model", "dis")}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
