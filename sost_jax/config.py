@@ -21,7 +21,7 @@ from sost_jax.inference.estimate import InferSettings
 from sost_jax.library.cells import LibraryGrid
 from sost_jax.library.emulator import EmulatorSettings
 from sost_jax.library.styles import SPEC_KINDS
-from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.mock.settings import MockSettings
 from sost_jax.settings import (
     apply_overrides,
     check_known_keys,
@@ -42,8 +42,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict(
         {"reader": "auto", "workers": -1, "shard_size": 4096, "chunk_size": 256}
     )
-    # The embedded mock survey: every knob of the simulator (see sost_jax.mock.config).
-    c.mock = default_mock_config()
+    # The embedded mock survey: every knob of the simulator (see sost_jax.mock.settings).
+    c.mock = MockSettings().to_dict()
     # The demo: sizes of the mock data sets (see sost_jax.mock.survey), of the reference
     # catalogue that chooses the library cells, points per group in the t-SNE figure, and
     # the errors of the observed training stars' reference labels (Teff [K], log g [dex],
@@ -222,7 +222,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise InputError(f"demo.label_bias: {err}") from None
     if not 0 < config.demo.pair_fraction <= 1:
         raise InputError(f"demo.pair_fraction must be in (0, 1], got {config.demo.pair_fraction}")
-    validate_mock_config(config.mock)
+    MockSettings.from_dict(config.mock.to_dict(), "mock")
     emulator_settings(config)
     library_grid(config)
     infer_settings(config)

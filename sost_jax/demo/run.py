@@ -59,7 +59,7 @@ from sost_jax.inference.runner import infer_files, is_current
 from sost_jax.library.cells import reference_labels as read_reference
 from sost_jax.library.emulator import load_or_train
 from sost_jax.library.templates import Library, make_libraries, read_library, write_library
-from sost_jax.mock import observed_spectra, sample_parameters
+from sost_jax.mock import MockSettings, observed_spectra, sample_parameters
 from sost_jax.mock.survey import example_spectra, make_mock_survey
 from sost_jax.runtime.files import replacing
 from sost_jax.sost.losses import pixel_relative_residual
@@ -92,7 +92,7 @@ def _stage(name: str, t0: float) -> None:
     log.info("[%5.1f min] %s", (time.perf_counter() - t0) / 60, name)
 
 
-def write_reference(path: Path, mock: ml_collections.ConfigDict, n: int, seed: int) -> Path:
+def write_reference(path: Path, mock: MockSettings, n: int, seed: int) -> Path:
     """A reference catalogue of ``n`` labels drawn from the mock population (CSV: id, teff,
     logg, feh), standing in for the stars with trusted labels that choose the library cells."""
 
@@ -137,7 +137,8 @@ def _oracle_library(raw_path: Path, config: ml_collections.ConfigDict, out: Path
         return path
     raw = read_library(raw_path)
     settings = prepare_settings(config)
-    spec = observed_spectra(raw.labels, settings.wave, config.mock, noiseless=True)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    spec = observed_spectra(raw.labels, settings.wave, mock, noiseless=True)
     store = prepare_arrays(
         out / "oracle_store", settings.wave, spec["flux"], spec["ivar"], settings, raw.labels
     )
@@ -270,11 +271,12 @@ def run_demo(
     work.mkdir(parents=True, exist_ok=True)
     settings = prepare_settings(config)
     demo = config.demo
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
 
     _stage("mock survey", t0)
     stores = make_mock_survey(
         work / "mock",
-        config.mock,
+        mock,
         settings,
         demo.n_synthetic,
         demo.n_observed,
@@ -284,7 +286,7 @@ def run_demo(
         progress=progress,
     )
     reference = write_reference(
-        work / "mock" / "reference.csv", config.mock, demo.n_reference, config.mock.seed
+        work / "mock" / "reference.csv", mock, demo.n_reference, config.mock.seed
     )
     t_data = time.perf_counter() - t0
     config = ml_collections.ConfigDict(config.to_dict())
@@ -293,7 +295,7 @@ def run_demo(
     save_config(config, work / "config.json")
 
     figures: dict[str, Path] = {}
-    ex = example_spectra(EXAMPLE_PARAMS, config.mock, settings, seed=config.mock.seed)
+    ex = example_spectra(EXAMPLE_PARAMS, mock, settings, seed=config.mock.seed)
     figures["The two domains and the oracle at the same parameters"] = plot_spectra_panels(
         settings.wave,
         {"observed (S/N 50)": ex["observed"], "oracle": ex["oracle"], "synthetic": ex["synthetic"]},

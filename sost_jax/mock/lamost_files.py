@@ -21,14 +21,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import ml_collections
 import numpy as np
 from astropy.io import fits
 
 from sost_jax.errors import InputError
-from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.mock.observe import band_snr, observed_spectra
 from sost_jax.mock.params import sample_parameters
+from sost_jax.mock.settings import MockSettings, mock_settings
 
 __all__ = [
     "LAMOST_COLUMNS",
@@ -316,7 +315,7 @@ def _observation_dates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, li
 def write_mock_lamost_survey(
     out_dir: str | os.PathLike,
     n: int,
-    cfg: ml_collections.ConfigDict | None = None,
+    cfg: MockSettings | None = None,
     seed: int | None = None,
     start_obsid: int = 100_000_001,
 ) -> str:
@@ -329,8 +328,8 @@ def write_mock_lamost_survey(
         ``labels.csv``.
     n : int
         Number of spectra.
-    cfg : ml_collections.ConfigDict, optional
-        Mock configuration; defaults to `default_mock_config`.
+    cfg : MockSettings, optional
+        Mock settings; defaults to ``MockSettings()``.
     seed : int, optional
         Seed of the survey (parameters, sky positions, observations); ``cfg.seed`` if None.
         The files are byte-identical for the same configuration, seed and n.
@@ -344,7 +343,7 @@ def write_mock_lamost_survey(
         logg, feh, rv (true parameters [K, dex, dex], true heliocentric RV [km/s], drawn
         g-band S/N; ``id`` is the OBSID as a string, the file name's stem).
     """
-    cfg = validate_mock_config(default_mock_config() if cfg is None else cfg)
+    cfg = mock_settings(cfg)
     if n < 0:
         raise InputError(f"n must be >= 0, got {n}")
     seed = cfg.seed if seed is None else int(seed)
