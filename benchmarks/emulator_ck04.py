@@ -29,7 +29,7 @@ from sost_jax.data.io.grids import read_ck04
 from sost_jax.data.prepare import PrepareSettings, to_grid
 from sost_jax.data.preprocess import normalise
 from sost_jax.library.emulator import EmulatorSettings, Scaler, train_emulator
-from sost_jax.mock import default_mock_config, grid_parameters, synthetic_spectra
+from sost_jax.mock import MockSettings, grid_parameters, synthetic_spectra
 
 CK04 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ck04"
 RESULTS = Path(__file__).resolve().parent / "results" / "emulator.json"
@@ -55,7 +55,7 @@ CK04_PREPARE = PrepareSettings(
 
 def mock_grid() -> dict[str, np.ndarray]:
     """The mock survey's synthetic_grid: regular Teff/log g/[Fe/H] nodes, normalised."""
-    cfg = default_mock_config()
+    cfg = MockSettings()
     prep = PrepareSettings()
     params = grid_parameters(**cfg.grid.to_dict())
     flux = synthetic_spectra(params, prep.wave, cfg)

@@ -79,10 +79,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_mock(args: argparse.Namespace) -> int:
-    from sost_jax.mock import write_mock_lamost_survey
+    from sost_jax.mock import MockSettings, write_mock_lamost_survey
 
     config = load_config(args.config, args.overrides)
-    labels = write_mock_lamost_survey(args.out, args.n, config.mock, seed=args.seed)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    labels = write_mock_lamost_survey(args.out, args.n, mock, seed=args.seed)
     print(f"wrote {args.n} mock LAMOST files and {labels}")
     return 0
 

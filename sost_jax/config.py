@@ -27,7 +27,7 @@ from sost_jax.inference.estimate import InferSettings
 from sost_jax.library.cells import LibraryGrid
 from sost_jax.library.emulator import EmulatorSettings
 from sost_jax.library.settings import LibrarySettings
-from sost_jax.mock.config import default_mock_config, validate_mock_config
+from sost_jax.mock.settings import MockSettings
 from sost_jax.settings import (
     Settings,
     apply_overrides,
@@ -49,8 +49,8 @@ class RunSettings(Settings):
         on a 1 Å grid, 4800 pixels).
     data : DataSettings
         Reading files: reader, reader processes, shard and chunk sizes.
-    mock : mapping
-        The embedded mock survey: every knob of the simulator (`sost_jax.mock.config`).
+    mock : MockSettings
+        The embedded mock survey: every knob of the simulator.
     demo : DemoSettings
         The demo's data sets and the pairing labels' errors.
     model, dis : ModelSettings, DisSettings
@@ -70,7 +70,7 @@ class RunSettings(Settings):
 
     preprocess: PrepareSettings = field(default_factory=PrepareSettings)
     data: DataSettings = field(default_factory=DataSettings)
-    mock: Any = field(default_factory=default_mock_config)
+    mock: MockSettings = field(default_factory=MockSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     dis: DisSettings = field(default_factory=DisSettings)
@@ -79,10 +79,6 @@ class RunSettings(Settings):
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     library: LibrarySettings = field(default_factory=LibrarySettings)
     infer: InferSettings = field(default_factory=InferSettings)
-
-    def __post_init__(self) -> None:
-        mock = ml_collections.ConfigDict(dict(self.mock))
-        object.__setattr__(self, "mock", validate_mock_config(mock))
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict | Mapping[str, Any]) -> RunSettings:

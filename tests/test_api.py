@@ -16,7 +16,7 @@ from sost_jax.inference.estimate import InferSettings
 from sost_jax.inference.runner import infer_store
 from sost_jax.library.emulator import EmulatorSettings, train_emulator
 from sost_jax.library.templates import Library, write_library
-from sost_jax.mock import observed_spectra
+from sost_jax.mock import MockSettings, observed_spectra
 from sost_jax.mock.params import grid_parameters
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
@@ -32,7 +32,8 @@ def setup(tmp_path_factory):
     config = load_config("configs/tiny.py")
     settings = prepare_settings(config)
     params = grid_parameters(500.0, 1.0, 0.5, (4000.0, 7000.0), (1.0, 5.0), (-1.5, 0.5))
-    spec = observed_spectra(params, settings.wave, config.mock, noiseless=True)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    spec = observed_spectra(params, settings.wave, mock, noiseless=True)
     store = prepare_arrays(
         root / "lib", settings.wave, spec["flux"], spec["ivar"], settings, params
     )
@@ -53,7 +54,7 @@ def setup(tmp_path_factory):
         [rng.uniform(4500, 6500, 6), rng.uniform(2, 4.5, 6), rng.uniform(-1, 0.2, 6)]
     )
     wave = np.linspace(3800.0, 9000.0, 3000)  # the observed pixels, not the library's
-    obs = observed_spectra(truth, wave, config.mock, rng=rng, snr=80.0, rv=0.0)
+    obs = observed_spectra(truth, wave, mock, rng=rng, snr=80.0, rv=0.0)
     return {"library": library, "wave": wave, "obs": obs, "config": config, "root": root}
 
 

@@ -25,7 +25,7 @@ from sost_jax.inference.matching import MatchFlag
 from sost_jax.inference.runner import infer_files, infer_store, iter_parts
 from sost_jax.library.emulator import EmulatorSettings, train_emulator
 from sost_jax.library.templates import Library, read_library, write_library
-from sost_jax.mock import observed_spectra, write_mock_lamost_survey
+from sost_jax.mock import MockSettings, observed_spectra, write_mock_lamost_survey
 from sost_jax.mock.params import grid_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,8 @@ def _oracle_library(config, out: Path) -> Library:
     """Noiseless observed-domain templates on a coarse grid, prepared like the targets."""
     settings = prepare_settings(config)
     params = grid_parameters(500.0, 1.0, 0.5, (4000.0, 7000.0), (1.0, 5.0), (-1.5, 0.5))
-    spec = observed_spectra(params, settings.wave, config.mock, noiseless=True)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    spec = observed_spectra(params, settings.wave, mock, noiseless=True)
     store = prepare_arrays(out, settings.wave, spec["flux"], spec["ivar"], settings, params)
     data = store.read(np.arange(len(store)))
     return Library(store.wave, data["flux"], data["labels"], {"kind": "oracle"})
@@ -48,7 +49,8 @@ def survey(tmp_path_factory):
     """24 mock LAMOST files, one corrupt file, their labels, and a library (tiny grid)."""
     root = tmp_path_factory.mktemp("survey")
     config = load_config(TINY)
-    labels_csv = write_mock_lamost_survey(root / "fits", N_FILES, config.mock, seed=3)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    labels_csv = write_mock_lamost_survey(root / "fits", N_FILES, mock, seed=3)
     (root / "fits" / "broken.fits").write_bytes(b"SIMPLE  = T" + b"\0" * 100)
     library = _oracle_library(config, root / "library_store")
     lib_path = write_library(root / "library.fits", library)
@@ -204,7 +206,8 @@ def test_infer_store_flags_empty_spectra_and_carries_labels(survey, tmp_path):
     params = np.column_stack(
         [rng.uniform(4200, 6800, 10), rng.uniform(1.5, 4.5, 10), rng.uniform(-1.2, 0.2, 10)]
     )
-    spec = observed_spectra(params, settings.wave, config.mock, rng=rng, snr=50.0, rv=0.0)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    spec = observed_spectra(params, settings.wave, mock, rng=rng, snr=50.0, rv=0.0)
     ivar = spec["ivar"].copy()
     ivar[3] = 0.0  # no data at all: fails the coverage check and is listed
     flux = spec["flux"].copy()

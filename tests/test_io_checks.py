@@ -9,7 +9,7 @@ from sost_jax.data.io.checks import checked_rows, spectrum_from_raw
 from sost_jax.data.prepare import PrepareSettings
 from sost_jax.data.prepare_files import read_to_grid
 from sost_jax.data.spectra import RawSpectrum, ReadError
-from sost_jax.mock import default_mock_config, lamost_wavelength, write_lamost_fits
+from sost_jax.mock import MockSettings, lamost_wavelength, write_lamost_fits
 from sost_jax.mock import write_mock_lamost_survey as write_survey
 
 P = 50
@@ -91,7 +91,7 @@ def test_lengths_that_differ_are_refused():
 def test_a_chunk_on_its_shared_grid_equals_its_files_one_at_a_time(tmp_path):
     """read_to_grid checks and resamples a chunk at once (one shared grid); file by file the
     result is the same, and a defective file fails alone with its reason."""
-    write_survey(tmp_path, 6, default_mock_config(), seed=5)
+    write_survey(tmp_path, 6, MockSettings(), seed=5)
     wave = lamost_wavelength()
     flux = np.full(wave.size, np.nan, np.float32)
     ones = np.ones(wave.size, np.float32)

@@ -293,11 +293,13 @@ def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     from sost_jax.config import prepare_settings
     from sost_jax.data.store import PreparedStore
     from sost_jax.library.styles import style_source_from_spec
+    from sost_jax.mock.settings import MockSettings
     from sost_jax.mock.survey import make_mock_survey
     from sost_jax.sost.training import train_and_evaluate
 
     config = load_config("configs/tiny.py", TINY_GRID)
-    make_mock_survey(tmp_path, config.mock, prepare_settings(config), 48, 48, 4, progress=False)
+    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    make_mock_survey(tmp_path, mock, prepare_settings(config), 48, 48, 4, progress=False)
     config.train.synthetic_store = str(tmp_path / "synthetic")
     config.train.observed_store = str(tmp_path / "observed")
     config.train.steps = 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,9 @@ from sost_jax.mock import (
     COMPONENTS,
     MASK_BAD_PIXEL,
     MASK_COSMIC,
+    MockSettings,
     band_snr,
     continuum,
-    default_mock_config,
     default_wave,
     feature_strengths,
     grid_parameters,
@@ -26,7 +27,6 @@ from sost_jax.mock import (
     observed_spectra,
     sample_parameters,
     synthetic_spectra,
-    validate_mock_config,
     write_lamost_fits,
     write_mock_lamost_survey,
 )
@@ -37,7 +37,7 @@ REAL_FILE = REAL_LAMOST / "3703110.fits"
 
 @pytest.fixture(scope="module")
 def cfg():
-    return default_mock_config()
+    return MockSettings()
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def _depth(params, wave, cfg, lo, hi):
 # --- configuration -------------------------------------------------------------------
 
 
-def test_default_config_is_valid(cfg):
-    assert validate_mock_config(default_mock_config()) is not None
+def test_default_settings_are_valid_and_round_trip(cfg):
+    assert MockSettings.from_dict(cfg.to_dict()) == cfg
     assert default_wave(cfg).shape == (4800,)
     assert default_wave(cfg)[[0, -1]].tolist() == [3900.0, 8699.0]
 
@@ -80,26 +80,23 @@ def test_default_config_is_valid(cfg):
         ("fluxcal.amplitude", float("nan"), "fluxcal.amplitude"),
     ],
 )
-def test_validate_rejects_nonsense_with_clear_message(path, value, message):
-    bad = default_mock_config()
-    node = bad
+def test_settings_reject_nonsense_with_clear_message(path, value, message):
     *parents, leaf = path.split(".")
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-        validate_mock_config(bad)
+    section = {leaf: value}
+    for part in reversed(parents):
+        section = {part: section}
+    with pytest.raises(ValueError, match="mock\\." + message.replace(".", r"\.")):
+        MockSettings.from_dict(section)
 
 
-def test_validate_rejects_unknown_telluric_species_and_missing_keys():
-    bad = default_mock_config()
-    bad.tellurics.bands.o2_a.species = "co2"
-    with pytest.raises(ValueError, match="species"):
-        validate_mock_config(bad)
-    bad = default_mock_config()
-    del bad.noise["snr_min"]
-    with pytest.raises(ValueError, match="missing key 'noise.snr_min'"):
-        validate_mock_config(bad)
+def test_settings_reject_unknown_telluric_species_and_unknown_keys():
+    o2_a = {**MockSettings().tellurics.bands["o2_a"].to_dict(), "species": "co2"}
+    with pytest.raises(ValueError, match=r"mock\.tellurics\.bands\.o2_a\.species"):
+        MockSettings.from_dict({"tellurics": {"bands": {"o2_a": o2_a}}})
+    with pytest.raises(ValueError, match=r"did you mean 'mock\.noise\.snr_min'"):
+        MockSettings.from_dict({"noise": {"snr_mn": 5.0}})
+    with pytest.raises(ValueError, match=r"mock\.noise\.snr_min"):
+        replace(MockSettings().noise, snr_min=-1.0)
 
 
 # --- parameters ----------------------------------------------------------------------
@@ -131,7 +128,7 @@ def test_parameter_distribution_is_clumpy(cfg):
     assert abs(np.median(feh) + 0.2) < 0.1
     # Components follow the configured weights.
     frac = np.bincount(comp, minlength=len(COMPONENTS)) / comp.size
-    weights = np.array([cfg.params.weights[name] for name in COMPONENTS])
+    weights = np.array([getattr(cfg.params.weights, name) for name in COMPONENTS])
     np.testing.assert_allclose(frac, weights / weights.sum(), atol=0.015)
     # Clumpy: a tenth of the occupied (Teff, log g) cells hold most of the stars.
     hist, _, _ = np.histogram2d(teff, logg, bins=[45, 50], range=[[3500, 8000], [0, 5]])
@@ -140,7 +137,7 @@ def test_parameter_distribution_is_clumpy(cfg):
 
 
 def test_grid_parameters(cfg):
-    grid = grid_parameters(**cfg.grid)
+    grid = grid_parameters(**cfg.grid.to_dict())
     assert grid.shape == (19 * 11 * 7, 3)
     assert np.unique(grid[:, 0]).tolist() == list(np.arange(3500.0, 8001.0, 250.0))
     assert np.unique(grid[:, 2]).tolist() == [-2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5]
@@ -219,9 +216,7 @@ def test_observed_deterministic_per_seed_and_independent_of_chunks(cfg, wave):
     params = sample_parameters(np.random.default_rng(0), 40, cfg)
     a = observed_spectra(params, wave, cfg, np.random.default_rng(7))
     b = observed_spectra(params, wave, cfg, np.random.default_rng(7))
-    other = default_mock_config()
-    other.chunk_size = 7
-    other.num_threads = 1
+    other = replace(cfg, chunk_size=7, num_threads=1)
     c = observed_spectra(params, wave, other, np.random.default_rng(7))
     d = observed_spectra(params, wave, cfg, np.random.default_rng(8))
     for key in a:
@@ -243,8 +238,7 @@ def test_observed_deterministic_per_seed_and_independent_of_chunks(cfg, wave):
 
 def test_gap_seed_changes_only_the_observed_domain(cfg, wave):
     params = np.array([[5800.0, 4.4, 0.0]])
-    other = default_mock_config()
-    other.gap.seed = cfg.gap.seed + 1
+    other = replace(cfg, gap=replace(cfg.gap, seed=cfg.gap.seed + 1))
     np.testing.assert_array_equal(
         synthetic_spectra(params, wave, cfg), synthetic_spectra(params, wave, other)
     )
@@ -268,18 +262,15 @@ def test_oracle_differs_from_synthetic_by_a_few_percent_mostly_in_features(cfg, 
     # Larger in absorption features than in the continuum (tellurics excluded).
     depth = 1.0 - syn / continuum(params, wave)
     telluric = np.zeros(wave.size, dtype=bool)
-    for name in cfg.tellurics.bands:
-        band = cfg.tellurics.bands[name]
-        telluric |= (wave > band["start"] - 30) & (wave < band["end"] + 30)
+    for band in cfg.tellurics.bands.values():
+        telluric |= (wave > band.start - 30) & (wave < band.end + 30)
     in_lines = (depth > 0.1) & ~telluric
     in_continuum = (depth < 0.01) & ~telluric
     assert rel[in_lines].mean() > 2.0 * rel[in_continuum].mean()
 
 
 def test_noise_matches_requested_snr_and_ivar(cfg, wave):
-    quiet = default_mock_config()
-    quiet.cosmic.rate = 0.0
-    quiet.mask.bad_fraction = 0.0
+    quiet = MockSettings.from_dict({"cosmic": {"rate": 0.0}, "mask": {"bad_fraction": 0.0}})
     params = np.tile([[5800.0, 4.3, -0.2]], (9, 1))
     requested = np.repeat([15.0, 50.0, 200.0], 3)
     out = observed_spectra(
@@ -333,10 +324,9 @@ def test_rv_shift_and_header_redshift(cfg, wave):
 
 
 def test_masks_and_cosmic_rays(cfg, wave):
-    noisy = default_mock_config()
-    noisy.cosmic.rate = 5.0
-    noisy.cosmic.flag_probability = 0.5
-    noisy.mask.bad_fraction = 0.01
+    noisy = MockSettings.from_dict(
+        {"cosmic": {"rate": 5.0, "flag_probability": 0.5}, "mask": {"bad_fraction": 0.01}}
+    )
     params = sample_parameters(np.random.default_rng(0), 20, cfg)
     out = observed_spectra(params, wave, noisy, np.random.default_rng(3), return_truth=True)
     hit = out["cosmic"]

@@ -15,7 +15,7 @@ from sost_jax.data.io import labels_by_id, read_reference_catalog
 from sost_jax.data.prepare import PrepareSettings
 from sost_jax.data.prepare_files import prepare_files
 from sost_jax.data.store import PreparedStore
-from sost_jax.mock import default_mock_config, lamost_wavelength, write_lamost_fits
+from sost_jax.mock import MockSettings, lamost_wavelength, write_lamost_fits
 from sost_jax.mock import write_mock_lamost_survey as write_survey
 
 SETTINGS = PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
@@ -24,7 +24,7 @@ SETTINGS = PrepareSettings(grid_start=4000.0, grid_stop=8000.0, grid_step=2.0)
 @pytest.fixture(scope="module")
 def mock_files(tmp_path_factory) -> tuple[list[str], dict]:
     out = tmp_path_factory.mktemp("mockfits")
-    labels_csv = write_survey(out, 12, default_mock_config(), seed=3)
+    labels_csv = write_survey(out, 12, MockSettings(), seed=3)
     cat = read_reference_catalog(labels_csv)
     labels = labels_by_id(cat)
     return sorted(str(p) for p in out.glob("*.fits")), labels

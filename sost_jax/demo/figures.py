@@ -19,6 +19,7 @@ from sost_jax.evaluation.figures.spectra import (
 )
 from sost_jax.evaluation.figures.tsne import plot_tsne_panels
 from sost_jax.library.cells import reference_labels as read_reference
+from sost_jax.mock import MockSettings
 from sost_jax.mock.survey import example_spectra
 from sost_jax.sost.losses import pixel_relative_residual
 from sost_jax.sost.translation import Translator, reconstructions
@@ -39,7 +40,7 @@ RECON_BATCH = 32
 
 
 def survey_figures(
-    mock: Any, prepare: PrepareSettings, test_labels: np.ndarray, fig_dir: Path
+    mock: MockSettings, prepare: PrepareSettings, test_labels: np.ndarray, fig_dir: Path
 ) -> dict[str, Path]:
     """The two domains and the oracle at `EXAMPLE_PARAMS`, and the test set's Kiel diagram
     (``test_labels`` [N, 3])."""

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.demo.settings import DemoSettings
-from sost_jax.mock import sample_parameters
+from sost_jax.mock import MockSettings, sample_parameters
 from sost_jax.runtime.files import replacing
 from sost_jax.sost.pairing import LabelErrors
 
 
-def write_reference(path: Path, mock: Any, n: int, seed: int) -> Path:
+def write_reference(path: Path, mock: MockSettings, n: int, seed: int) -> Path:
     """A reference catalogue of ``n`` labels drawn from the mock population (CSV: id, teff,
     logg, feh), standing in for the stars with trusted labels that choose the library cells.
     An existing file is kept."""

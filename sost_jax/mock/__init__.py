@@ -4,11 +4,10 @@ A "synthetic" domain (continuum times a built-in table of FGKM features, Gaussia
 an "observed" domain that differs from it the way survey spectra differ from models
 (mis-calibrated feature strengths, missing lines, a different non-Gaussian LSF, tellurics,
 flux-calibration residuals, noise, masks, cosmic rays, RV residuals). Every ingredient is a
-knob of `default_mock_config`. `write_mock_lamost_survey` writes observed spectra as
+knob of `MockSettings`. `write_mock_lamost_survey` writes observed spectra as
 LAMOST DR5+-layout FITS files with a labels catalogue.
 """
 
-from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.mock.features import (
     FeatureTable,
     feature_strengths,
@@ -20,8 +19,10 @@ from sost_jax.mock.lamost_files import (
     write_lamost_fits,
     write_mock_lamost_survey,
 )
+from sost_jax.mock.lsf import lsf_kernel
 from sost_jax.mock.observe import band_snr, observed_spectra
 from sost_jax.mock.params import COMPONENTS, grid_parameters, main_sequence_logg, sample_parameters
+from sost_jax.mock.settings import MockSettings
 from sost_jax.mock.simulate import (
     MASK_BAD_PIXEL,
     MASK_COSMIC,
@@ -29,7 +30,6 @@ from sost_jax.mock.simulate import (
     default_wave,
     fine_grid,
     gap_factors,
-    lsf_kernel,
     mock_feature_table,
     synthetic_spectra,
 )
@@ -39,9 +39,9 @@ __all__ = [
     "MASK_BAD_PIXEL",
     "MASK_COSMIC",
     "FeatureTable",
+    "MockSettings",
     "band_snr",
     "continuum",
-    "default_mock_config",
     "default_wave",
     "feature_strengths",
     "feature_table",
@@ -56,7 +56,6 @@ __all__ = [
     "profile_matrix",
     "sample_parameters",
     "synthetic_spectra",
-    "validate_mock_config",
     "write_lamost_fits",
     "write_mock_lamost_survey",
 ]

@@ -19,16 +19,15 @@ import datetime
 import functools
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-import ml_collections
 import numpy as np
 from astropy.io import fits
 
 from sost_jax.errors import InputError
-from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.mock.observe import band_snr, observed_spectra
 from sost_jax.mock.params import sample_parameters
+from sost_jax.mock.settings import MockSettings, mock_settings
 
 __all__ = [
     "LAMOST_COLUMNS",
@@ -313,10 +312,114 @@ def _observation_dates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, li
     return np.floor(mjd).astype(np.int64), dates
 
 
+class _Pointings(NamedTuple):
+    """Where, when and through which fibre each mock star was observed (all [n])."""
+
+    ra: np.ndarray  # [deg]
+    dec: np.ndarray  # [deg]
+    fiber: np.ndarray
+    spid: np.ndarray
+    mjd: np.ndarray  # int64, the night's MJD
+    dates: list[str]  # DATE-OBS
+
+
+def _draw_pointings(rng: np.random.Generator, n: int) -> _Pointings:
+    """Sky positions uniform on the sphere for Dec -10..60 deg, fibres, spectrographs and
+    observation dates of ``n`` stars."""
+    ra = rng.uniform(0.0, 360.0, n)
+    dec = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(-10.0)), np.sin(np.radians(60.0)), n)))
+    fiber = rng.integers(1, 251, n)
+    spid = rng.integers(1, 17, n)
+    mjd, dates = _observation_dates(rng, n)
+    return _Pointings(ra, dec, fiber, spid, mjd, dates)
+
+
+def _mock_header(
+    obsid: int, seed: int, sky: _Pointings, i: int, subclass: str, pipeline: dict[str, float]
+) -> dict[str, Any]:
+    """The primary header of star ``i``: its observation and the pipeline's results
+    (``pipeline``: Z, Z_ERR and the SNR* keys)."""
+    return {
+        "FILENAME": f"{obsid}.fits",
+        "OBSID": obsid,
+        "MOCKSEED": seed,
+        "DATE-OBS": sky.dates[i],
+        "MJD": int(sky.mjd[i]),
+        "LMJD": int(sky.mjd[i]) + 1,
+        "RA": round(float(sky.ra[i]), 6),
+        "DEC": round(float(sky.dec[i]), 6),
+        "RA_OBS": round(float(sky.ra[i]), 6),
+        "DEC_OBS": round(float(sky.dec[i]), 6),
+        "DESIG": _designation(sky.ra[i], sky.dec[i]),
+        "FIBERID": int(sky.fiber[i]),
+        "SPID": int(sky.spid[i]),
+        "OBJNAME": f"mock{obsid}",
+        "SUBCLASS": subclass,
+        **pipeline,
+    }
+
+
+_LABEL_COLUMNS = ("id", "obsid", "filename", "ra", "dec", "snr_g", "teff", "logg", "feh", "rv")
+
+
+def _write_block(
+    out_dir: str | os.PathLike,
+    layout: _Layout,
+    wave: np.ndarray,
+    sim: dict[str, np.ndarray],
+    params: np.ndarray,
+    sky: _Pointings,
+    subclass: np.ndarray,
+    obsids: np.ndarray,
+    seed: int,
+) -> list[tuple]:
+    """Write the files of one block of simulated spectra ``sim`` (`observed_spectra` with
+    truth) whose stars have ``params`` [n, 3], pointings ``sky``, subclasses and OBSIDs
+    [n]; returns their rows of ``labels.csv`` (`_LABEL_COLUMNS`)."""
+    snrs = {
+        key: band_snr(sim["flux"], sim["ivar"], wave, band)
+        for key, band in LAMOST_SNR_BANDS.items()
+    }
+    cont = sim["continuum"]
+    norm = np.divide(sim["flux"], cont, out=np.zeros_like(cont), where=cont > 0)
+    rows = []
+    for j, obsid in enumerate(int(o) for o in obsids):
+        pipeline = {
+            "Z": float(sim["z_header"][j]),
+            "Z_ERR": float(sim["z_err"][j]),
+            **{key: round(float(v[j]), 2) for key, v in snrs.items()},
+        }
+        header = _mock_header(obsid, seed, sky, j, str(subclass[j]), pipeline)
+        columns = {
+            "FLUX": sim["flux"][j],
+            "IVAR": sim["ivar"][j],
+            "WAVELENGTH": wave,
+            "ANDMASK": sim["andmask"][j],
+            "ORMASK": sim["ormask"][j],
+            "NORMALIZATION": norm[j],
+        }
+        _write(os.path.join(out_dir, header["FILENAME"]), layout, header, columns)
+        rows.append(
+            (
+                str(obsid),
+                obsid,
+                header["FILENAME"],
+                f"{sky.ra[j]:.6f}",
+                f"{sky.dec[j]:.6f}",
+                f"{sim['snr'][j]:.3f}",
+                f"{params[j, 0]:.2f}",
+                f"{params[j, 1]:.4f}",
+                f"{params[j, 2]:.4f}",
+                f"{sim['rv_true'][j]:.4f}",
+            )
+        )
+    return rows
+
+
 def write_mock_lamost_survey(
     out_dir: str | os.PathLike,
     n: int,
-    cfg: ml_collections.ConfigDict | None = None,
+    cfg: MockSettings | None = None,
     seed: int | None = None,
     start_obsid: int = 100_000_001,
 ) -> str:
@@ -329,8 +432,8 @@ def write_mock_lamost_survey(
         ``labels.csv``.
     n : int
         Number of spectra.
-    cfg : ml_collections.ConfigDict, optional
-        Mock configuration; defaults to `default_mock_config`.
+    cfg : MockSettings, optional
+        Mock settings; defaults to ``MockSettings()``.
     seed : int, optional
         Seed of the survey (parameters, sky positions, observations); ``cfg.seed`` if None.
         The files are byte-identical for the same configuration, seed and n.
@@ -344,7 +447,7 @@ def write_mock_lamost_survey(
         logg, feh, rv (true parameters [K, dex, dex], true heliocentric RV [km/s], drawn
         g-band S/N; ``id`` is the OBSID as a string, the file name's stem).
     """
-    cfg = validate_mock_config(default_mock_config() if cfg is None else cfg)
+    cfg = mock_settings(cfg)
     if n < 0:
         raise InputError(f"n must be >= 0, got {n}")
     seed = cfg.seed if seed is None else int(seed)
@@ -354,77 +457,29 @@ def write_mock_lamost_survey(
 
     rng_params, rng_sky, rng_obs = np.random.default_rng(seed).spawn(3)
     params = sample_parameters(rng_params, n, cfg)
-    ra = rng_sky.uniform(0.0, 360.0, n)
-    dec = np.degrees(
-        np.arcsin(rng_sky.uniform(np.sin(np.radians(-10.0)), np.sin(np.radians(60.0)), n))
-    )
-    fiber = rng_sky.integers(1, 251, n)
-    spid = rng_sky.integers(1, 17, n)
-    mjd, dates = _observation_dates(rng_sky, n)
+    sky = _draw_pointings(rng_sky, n)
     subclass = spectral_subclass(params[:, 0])
     obsids = start_obsid + np.arange(n)
 
     rows = []
     for start in range(0, n, _SURVEY_BLOCK):
-        stop = min(start + _SURVEY_BLOCK, n)
-        sim = observed_spectra(params[start:stop], wave, cfg, rng_obs, return_truth=True)
-        snrs = {
-            key: band_snr(sim["flux"], sim["ivar"], wave, band)
-            for key, band in LAMOST_SNR_BANDS.items()
-        }
-        cont = sim["continuum"]
-        norm = np.divide(sim["flux"], cont, out=np.zeros_like(cont), where=cont > 0)
-        for j, i in enumerate(range(start, stop)):
-            obsid = int(obsids[i])
-            filename = f"{obsid}.fits"
-            header = {
-                "FILENAME": filename,
-                "OBSID": obsid,
-                "MOCKSEED": seed,
-                "DATE-OBS": dates[i],
-                "MJD": int(mjd[i]),
-                "LMJD": int(mjd[i]) + 1,
-                "RA": round(float(ra[i]), 6),
-                "DEC": round(float(dec[i]), 6),
-                "RA_OBS": round(float(ra[i]), 6),
-                "DEC_OBS": round(float(dec[i]), 6),
-                "DESIG": _designation(ra[i], dec[i]),
-                "FIBERID": int(fiber[i]),
-                "SPID": int(spid[i]),
-                "OBJNAME": f"mock{obsid}",
-                "SUBCLASS": str(subclass[i]),
-                "Z": float(sim["z_header"][j]),
-                "Z_ERR": float(sim["z_err"][j]),
-                **{key: round(float(v[j]), 2) for key, v in snrs.items()},
-            }
-            columns = {
-                "FLUX": sim["flux"][j],
-                "IVAR": sim["ivar"][j],
-                "WAVELENGTH": wave,
-                "ANDMASK": sim["andmask"][j],
-                "ORMASK": sim["ormask"][j],
-                "NORMALIZATION": norm[j],
-            }
-            _write(os.path.join(out_dir, filename), layout, header, columns)
-            rows.append(
-                (
-                    str(obsid),
-                    obsid,
-                    filename,
-                    f"{ra[i]:.6f}",
-                    f"{dec[i]:.6f}",
-                    f"{sim['snr'][j]:.3f}",
-                    f"{params[i, 0]:.2f}",
-                    f"{params[i, 1]:.4f}",
-                    f"{params[i, 2]:.4f}",
-                    f"{sim['rv_true'][j]:.4f}",
-                )
-            )
+        block = slice(start, min(start + _SURVEY_BLOCK, n))
+        sim = observed_spectra(params[block], wave, cfg, rng_obs, return_truth=True)
+        block_sky = _Pointings(*(field[block] for field in sky))
+        rows += _write_block(
+            out_dir,
+            layout,
+            wave,
+            sim,
+            params[block],
+            block_sky,
+            subclass[block],
+            obsids[block],
+            seed,
+        )
     path = os.path.join(os.fspath(out_dir), "labels.csv")
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            ["id", "obsid", "filename", "ra", "dec", "snr_g", "teff", "logg", "feh", "rv"]
-        )
+        writer.writerow(_LABEL_COLUMNS)
         writer.writerows(rows)
     return path

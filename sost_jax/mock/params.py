@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import ml_collections
 import numpy as np
 
 from sost_jax.errors import InputError
-from sost_jax.mock.config import default_mock_config
+from sost_jax.mock.settings import MockSettings, PopulationSettings
 
 __all__ = ["COMPONENTS", "grid_parameters", "main_sequence_logg", "sample_parameters"]
 
@@ -41,16 +40,16 @@ def main_sequence_logg(teff: np.ndarray) -> np.ndarray:
     return 4.85 - 0.3 * (t - 3500.0) / 2500.0 - 0.45 / (1.0 + np.exp(-(t - 6400.0) / 500.0))
 
 
-def _params_config(cfg: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
+def _population(cfg: MockSettings | PopulationSettings | None) -> PopulationSettings:
     if cfg is None:
-        return default_mock_config().params
-    return cfg.params if "params" in cfg else cfg
+        return PopulationSettings()
+    return cfg.params if isinstance(cfg, MockSettings) else cfg
 
 
 def sample_parameters(
     rng: np.random.Generator,
     n: int,
-    cfg: ml_collections.ConfigDict | None = None,
+    cfg: MockSettings | PopulationSettings | None = None,
     return_components: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw stellar parameters from a clumpy, survey-like population mix.
@@ -61,8 +60,8 @@ def sample_parameters(
         Source of randomness; the draws are a deterministic function of its state.
     n : int
         Number of stars.
-    cfg : ml_collections.ConfigDict, optional
-        The mock configuration or its ``params`` section (`default_mock_config`).
+    cfg : MockSettings or PopulationSettings, optional
+        The mock settings or their ``params`` section; defaults to ``PopulationSettings()``.
     return_components : bool
         Also return the population index of each star (see `COMPONENTS`).
 
@@ -75,8 +74,8 @@ def sample_parameters(
     """
     if n < 0:
         raise InputError(f"n must be >= 0, got {n}")
-    p = _params_config(cfg)
-    weights = np.array([float(p.weights[name]) for name in COMPONENTS])
+    p = _population(cfg)
+    weights = np.array([float(getattr(p.weights, name)) for name in COMPONENTS])
     if np.any(weights < 0) or weights.sum() <= 0:
         raise InputError(f"params.weights must be >= 0 and not all zero, got {weights}")
     comp = rng.choice(len(COMPONENTS), size=n, p=weights / weights.sum())
@@ -156,7 +155,7 @@ def grid_parameters(
     -------
     params : float64 [M, 3]
         All combinations, Teff varying slowest and [Fe/H] fastest. With the defaults,
-        19 x 11 x 7 = 1463 nodes. Use ``grid_parameters(**cfg.grid)`` for a config.
+        19 x 11 x 7 = 1463 nodes. Use ``grid_parameters(**cfg.grid.to_dict())`` for mock settings.
     """
     axes = [
         _axis(*teff_range, teff_step),

@@ -35,31 +35,37 @@ since matrix products and FFTs may round differently for batches of other sizes)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-import ml_collections
 import numpy as np
 
-from sost_jax.constants import C_KMS, FWHM_PER_SIGMA
+from sost_jax.constants import C_KMS
 from sost_jax.errors import InputError
-from sost_jax.mock.config import default_mock_config, validate_mock_config
 from sost_jax.mock.features import (
     FeatureTable,
     feature_strengths,
     feature_table,
     profile_matrix,
 )
+from sost_jax.mock.lsf import Convolver, lsf_kernel, resample
+from sost_jax.mock.settings import MockSettings, TelluricBand, mock_settings
 
 __all__ = [
     "MASK_BAD_PIXEL",
     "MASK_COSMIC",
+    "MAX_RV",
+    "DomainModel",
+    "build_model",
+    "check_inputs",
     "continuum",
     "default_wave",
     "fine_grid",
     "gap_factors",
-    "lsf_kernel",
+    "line_absorption",
+    "log_continuum",
+    "map_chunks",
     "mock_feature_table",
     "synthetic_spectra",
 ]
@@ -81,38 +87,34 @@ _CONTINUUM_REF_FLUX = 1000.0
 
 
 # --------------------------------------------------------------------------------------
-# Grids, continuum, LSF
+# Grids and continuum
 # --------------------------------------------------------------------------------------
 
 
-def _config(cfg: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
-    return validate_mock_config(default_mock_config() if cfg is None else cfg)
-
-
-def default_wave(cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
+def default_wave(cfg: MockSettings | None = None) -> np.ndarray:
     """Default output wavelength grid of the mock.
 
     Parameters
     ----------
-    cfg : ml_collections.ConfigDict, optional
-        Mock configuration (``cfg.wave.out_*``); defaults to `default_mock_config`.
+    cfg : MockSettings, optional
+        Mock configuration (``cfg.wave.out_*``); defaults to ``MockSettings()``.
 
     Returns
     -------
     wave : float64 [P]
         Linear grid [Å, vacuum], 3900-8699 Å in 1 Å steps (P = 4800) by default.
     """
-    cfg = _config(cfg)
+    cfg = mock_settings(cfg)
     n = int(np.floor((cfg.wave.out_max - cfg.wave.out_min) / cfg.wave.out_step + 1e-9)) + 1
     return cfg.wave.out_min + cfg.wave.out_step * np.arange(n)
 
 
-def fine_grid(cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
+def fine_grid(cfg: MockSettings | None = None) -> np.ndarray:
     """Internal log-lambda grid on which features and LSFs are computed.
 
     Parameters
     ----------
-    cfg : ml_collections.ConfigDict, optional
+    cfg : MockSettings, optional
         Mock configuration (``cfg.wave.fine_*``).
 
     Returns
@@ -120,7 +122,7 @@ def fine_grid(cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
     wave : float64 [Pf]
         Wavelengths [Å, vacuum], uniform in ln(lambda) with step ``fine_dv / c``.
     """
-    cfg = _config(cfg)
+    cfg = mock_settings(cfg)
     step = cfg.wave.fine_dv / C_KMS
     n = int(np.floor(np.log(cfg.wave.fine_max / cfg.wave.fine_min) / step)) + 1
     return cfg.wave.fine_min * np.exp(step * np.arange(n))
@@ -146,10 +148,10 @@ def continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != 3:
         raise InputError(f"params must have shape [N, 3], got {params.shape}")
-    return np.exp(_log_continuum(params, np.asarray(wave, dtype=np.float64)))
+    return np.exp(log_continuum(params, np.asarray(wave, dtype=np.float64)))
 
 
-def _log_continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
+def log_continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
     """ln `continuum` [N, P], in the precision of ``wave`` (float32 for speed, or float64)."""
     dtype = wave.dtype
     teff, logg, feh = (params[:, i : i + 1] for i in range(3))
@@ -168,116 +170,24 @@ def _log_continuum(params: np.ndarray, wave: np.ndarray) -> np.ndarray:
     return shape + offset.astype(dtype)
 
 
-def lsf_kernel(
-    resolution: float,
-    pixel_dv: float,
-    h4: float = 0.0,
-    lorentz_fraction: float = 0.0,
-    halfwidth: float = 12.0,
-) -> np.ndarray:
-    """LSF kernel on a log-lambda grid (constant resolving power).
-
-    Parameters
-    ----------
-    resolution : float
-        Resolving power R = lambda / FWHM of the core.
-    pixel_dv : float
-        Pixel size of the log-lambda grid [km/s].
-    h4 : float
-        Gauss-Hermite coefficient of the core; 0 gives a Gaussian.
-    lorentz_fraction : float
-        Fraction of the kernel in a Lorentzian of the same FWHM (extended wings).
-    halfwidth : float
-        Half length of the kernel in core sigmas.
-
-    Returns
-    -------
-    kernel : float64 [2 K + 1]
-        Symmetric weights summing to 1, centred on index K.
-    """
-    if resolution <= 0 or pixel_dv <= 0:
-        raise InputError(f"resolution and pixel_dv must be > 0, got {resolution}, {pixel_dv}")
-    sigma = C_KMS / (resolution * FWHM_PER_SIGMA) / pixel_dv  # [pixels]
-    k = int(np.ceil(halfwidth * sigma))
-    y = np.arange(-k, k + 1) / sigma
-    hermite4 = (4.0 * y**4 - 12.0 * y**2 + 3.0) / np.sqrt(24.0)
-    core = np.exp(-0.5 * y**2) * (1.0 + h4 * hermite4)
-    core /= core.sum()
-    gamma = 0.5 * FWHM_PER_SIGMA  # Lorentzian half width in sigmas
-    wings = 1.0 / (1.0 + (y / gamma) ** 2)
-    wings /= wings.sum()
-    return (1.0 - lorentz_fraction) * core + lorentz_fraction * wings
-
-
-def _good_fft_size(n: int) -> int:
-    """Smallest 2**a 3**b 5**c >= n."""
-    best = 1 << int(np.ceil(np.log2(n)))
-    f5 = 1
-    while f5 < best:
-        f35 = f5
-        while f35 < best:
-            size = f35
-            while size < n:
-                size *= 2
-            best = min(best, size)
-            f35 *= 3
-        f5 *= 5
-    return best
-
-
-class _Convolver(NamedTuple):
-    """FFT convolution of [N, Pf] arrays with a fixed kernel; the pad value is 1."""
-
-    n_fine: int
-    n_fft: int
-    kernel_fft: np.ndarray  # complex64 [n_fft // 2 + 1]
-
-    @classmethod
-    def build(cls, kernel: np.ndarray, n_fine: int) -> _Convolver:
-        half = kernel.size // 2
-        n_fft = _good_fft_size(n_fine + 2 * half + 1)
-        wrapped = np.zeros(n_fft)
-        wrapped[: half + 1] = kernel[half:]
-        wrapped[n_fft - half :] = kernel[:half]
-        return cls(n_fine, n_fft, np.fft.rfft(wrapped).astype(np.complex64))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        buf = np.ones((x.shape[0], self.n_fft), dtype=np.float32)
-        buf[:, : self.n_fine] = x
-        spec = np.fft.rfft(buf, axis=1)
-        spec *= self.kernel_fft
-        return np.fft.irfft(spec, n=self.n_fft, axis=1)[:, : self.n_fine]
-
-
-def _sample(fine: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Linear interpolation of rows of ``fine`` at fractional pixel positions [P] or [N, P]."""
-    i0 = np.clip(np.floor(pos).astype(np.int64), 0, fine.shape[1] - 2)
-    w = (pos - i0).astype(np.float32)
-    if pos.ndim == 1:
-        return fine[:, i0] * (1.0 - w) + fine[:, i0 + 1] * w
-    lo = np.take_along_axis(fine, i0, axis=1)
-    hi = np.take_along_axis(fine, i0 + 1, axis=1)
-    return lo * (1.0 - w) + hi * w
-
-
 # --------------------------------------------------------------------------------------
 # The model of one configuration
 # --------------------------------------------------------------------------------------
 
 
-def mock_feature_table(cfg: ml_collections.ConfigDict | None = None) -> FeatureTable:
+def mock_feature_table(cfg: MockSettings | None = None) -> FeatureTable:
     """The feature table of a configuration (shared lines plus observed-only lines).
 
     Parameters
     ----------
-    cfg : ml_collections.ConfigDict, optional
+    cfg : MockSettings, optional
         Mock configuration (``cfg.features``, ``cfg.gap.n_missing`` ...).
 
     Returns
     -------
     table : FeatureTable
     """
-    cfg = _config(cfg)
+    cfg = mock_settings(cfg)
     return feature_table(
         n_forest=cfg.features.n_forest,
         forest_seed=cfg.features.forest_seed,
@@ -289,7 +199,7 @@ def mock_feature_table(cfg: ml_collections.ConfigDict | None = None) -> FeatureT
     )
 
 
-def _gap_draws(cfg: ml_collections.ConfigDict, table: FeatureTable) -> tuple[np.ndarray, ...]:
+def _gap_draws(cfg: MockSettings, table: FeatureTable) -> tuple[np.ndarray, ...]:
     """Systematic gap drawn once from the gap seed: (offsets [F], slopes [F], forest [L])."""
     rng = np.random.default_rng([cfg.gap.seed, 1])
     offsets = cfg.gap.miscal_rms * rng.standard_normal(table.n_features)
@@ -299,14 +209,14 @@ def _gap_draws(cfg: ml_collections.ConfigDict, table: FeatureTable) -> tuple[np.
     return offsets, slopes, forest
 
 
-def gap_factors(params: np.ndarray, cfg: ml_collections.ConfigDict | None = None) -> np.ndarray:
+def gap_factors(params: np.ndarray, cfg: MockSettings | None = None) -> np.ndarray:
     """Observed / synthetic strength ratio of every feature component (the known truth).
 
     Parameters
     ----------
     params : float [N, 3]
         Teff [K], log g [dex], [Fe/H] [dex].
-    cfg : ml_collections.ConfigDict, optional
+    cfg : MockSettings, optional
         Mock configuration (``cfg.gap``).
 
     Returns
@@ -315,22 +225,21 @@ def gap_factors(params: np.ndarray, cfg: ml_collections.ConfigDict | None = None
         ``exp(offset_f + slope_f (Teff - 5500) / 1000)``, components as in
         `mock_feature_table`.
     """
-    cfg = _config(cfg)
+    cfg = mock_settings(cfg)
     table = mock_feature_table(cfg)
     offsets, slopes, _ = _gap_draws(cfg, table)
     teff = np.asarray(params, dtype=np.float64)[:, :1]
     return np.exp(offsets + slopes * (teff - 5500.0) / 1000.0)
 
 
-def _telluric_tau(fine_wave: np.ndarray, bands: ml_collections.ConfigDict) -> np.ndarray:
+def _telluric_tau(fine_wave: np.ndarray, bands: Mapping[str, TelluricBand]) -> np.ndarray:
     """Optical depth of the O2 and H2O telluric bands at airmass 1: float64 [2, Pf]."""
     tau = np.zeros((2, fine_wave.size))
-    for name in bands:
-        band = bands[name]
-        start, end, depth = float(band["start"]), float(band["end"]), float(band["tau"])
+    for band in bands.values():
+        start, end, depth = float(band.start), float(band.end), float(band.tau)
         length = end - start
         d = fine_wave - start
-        if band["head"]:
+        if band.head:
             edge_lo, edge_hi = 1.0, 0.08 * length
             shape = 0.35 + 0.65 * np.exp(-np.clip(d, 0.0, None) / (0.35 * length))
         else:
@@ -338,29 +247,45 @@ def _telluric_tau(fine_wave: np.ndarray, bands: ml_collections.ConfigDict) -> np
             shape = np.ones_like(d)
         rise = 1.0 / (1.0 + np.exp(np.clip(-d / edge_lo, -60.0, 60.0)))
         fall = 1.0 / (1.0 + np.exp(np.clip((d - length) / edge_hi, -60.0, 60.0)))
-        tau[0 if band["species"] == "o2" else 1] += depth * shape * rise * fall
+        tau[0 if band.species == "o2" else 1] += depth * shape * rise * fall
     return tau
 
 
-_MAX_RV = 2000.0
+MAX_RV = 2000.0
 """Largest |RV| the simulator accepts [km/s]; the fine grid is cropped with this margin."""
 
 
-class _Model(NamedTuple):
-    """Everything about a configuration and output grid that does not depend on the stars."""
+class DomainModel(NamedTuple):
+    """Everything about the settings and an output grid that does not depend on the stars:
+    one domain's (synthetic or observed) features, gap and LSF on the cropped fine grid."""
 
-    cfg: Any
+    cfg: MockSettings
     table: FeatureTable
     ln_fine0: float  # ln(lambda) of the first pixel of the cropped fine grid
     dln: float
     profiles: np.ndarray  # float32 [F, Pc], synthetic or observed
     gap_offsets: np.ndarray  # [F]
     gap_slopes: np.ndarray  # [F]
-    conv: _Convolver  # the domain's LSF
+    conv: Convolver  # the domain's LSF
     telluric: np.ndarray  # float32 [2, P], O2 and H2O optical depth on the output grid
 
 
-def _build_model(cfg: ml_collections.ConfigDict, wave: np.ndarray, observed: bool) -> _Model:
+def build_model(cfg: MockSettings, wave: np.ndarray, observed: bool) -> DomainModel:
+    """The synthetic (``observed=False``) or observed domain's model for the output grid.
+
+    Parameters
+    ----------
+    cfg : MockSettings
+        Mock settings.
+    wave : float64 [P]
+        Output wavelengths [Å], increasing (see `check_inputs`).
+    observed : bool
+        The observed domain (its gap, LSF and mean tellurics) rather than the synthetic one.
+
+    Returns
+    -------
+    model : DomainModel
+    """
     fine_full = fine_grid(cfg)
     dv = cfg.wave.fine_dv
     dln = dv / C_KMS
@@ -374,14 +299,14 @@ def _build_model(cfg: ml_collections.ConfigDict, wave: np.ndarray, observed: boo
         )
     else:
         kernel = lsf_kernel(cfg.synthetic.resolution, dv)
-    # Crop the fine grid to what the output pixels (shifted by up to _MAX_RV) and the
+    # Crop the fine grid to what the output pixels (shifted by up to MAX_RV) and the
     # kernel reach; the result equals that of the full grid.
-    margin = _MAX_RV / dv + kernel.size // 2 + 4
+    margin = MAX_RV / dv + kernel.size // 2 + 4
     pos = (np.log(wave[[0, -1]]) - np.log(fine_full[0])) / dln
     lo = max(0, int(np.floor(pos[0] - margin)))
     hi = min(fine_full.size, int(np.ceil(pos[1] + margin)) + 1)
     fine = fine_full[lo:hi]
-    conv = _Convolver.build(kernel, fine.size)
+    conv = Convolver.build(kernel, fine.size)
 
     table = mock_feature_table(cfg)
     offsets, slopes, forest = _gap_draws(cfg, table)
@@ -390,11 +315,11 @@ def _build_model(cfg: ml_collections.ConfigDict, wave: np.ndarray, observed: boo
         # Convolve tau + 1 (the pad value is 1) so the band optical depths come back intact.
         tau = _telluric_tau(fine, cfg.tellurics.bands).astype(np.float32)
         tau = conv(tau + 1.0) - 1.0
-        telluric = _sample(tau, (np.log(wave) - np.log(fine[0])) / dln)
+        telluric = resample(tau, (np.log(wave) - np.log(fine[0])) / dln)
     else:
         profiles = profile_matrix(fine, table)
         telluric = np.zeros((2, wave.size), dtype=np.float32)
-    return _Model(
+    return DomainModel(
         cfg=cfg,
         table=table,
         ln_fine0=float(np.log(fine[0])),
@@ -407,7 +332,12 @@ def _build_model(cfg: ml_collections.ConfigDict, wave: np.ndarray, observed: boo
     )
 
 
-def _check_inputs(params: np.ndarray, wave: np.ndarray, cfg: ml_collections.ConfigDict):
+def check_inputs(
+    params: np.ndarray, wave: np.ndarray, cfg: MockSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stellar parameters float64 [N, 3] and output wavelengths float64 [P] [Å] of a
+    simulation, checked: finite labels with Teff > 0 K, an increasing grid inside the
+    internal one (``cfg.wave.fine_min..fine_max`` less 1%); otherwise `InputError`."""
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != 3:
         raise InputError(f"params must have shape [N, 3], got {params.shape}")
@@ -427,8 +357,12 @@ def _check_inputs(params: np.ndarray, wave: np.ndarray, cfg: ml_collections.Conf
     return params, wave
 
 
-def _line_absorption(model: _Model, params: np.ndarray, observed: bool) -> np.ndarray:
-    """LSF-convolved exp(-tau) on the cropped fine grid, float32 [n, Pc]."""
+def line_absorption(model: DomainModel, params: np.ndarray, observed: bool) -> np.ndarray:
+    """LSF-convolved exp(-tau) on the cropped fine grid, float32 [n, Pc].
+
+    ``params`` [n, 3] (Teff [K], log g [dex], [Fe/H] [dex]) give the feature strengths,
+    times the gap factors (`gap_factors`) when ``observed``.
+    """
     strengths = feature_strengths(params, model.table)
     if observed:
         strengths *= np.exp(
@@ -440,7 +374,7 @@ def _line_absorption(model: _Model, params: np.ndarray, observed: bool) -> np.nd
     return model.conv(tau)
 
 
-def _num_threads(cfg: ml_collections.ConfigDict) -> int:
+def _num_threads(cfg: MockSettings) -> int:
     if cfg.num_threads > 0:
         return int(cfg.num_threads)
     try:
@@ -449,8 +383,11 @@ def _num_threads(cfg: ml_collections.ConfigDict) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _map_chunks(fn: Callable[[slice], Any], n: int, cfg: ml_collections.ConfigDict):
-    """Apply ``fn`` to consecutive row slices, in threads, yielding (slice, result) in order."""
+def map_chunks(
+    fn: Callable[[slice], Any], n: int, cfg: MockSettings
+) -> Iterator[tuple[slice, Any]]:
+    """Apply ``fn`` to consecutive row slices of ``cfg.chunk_size`` of ``n`` rows, in
+    ``cfg.num_threads`` threads, yielding (slice, result) in order."""
     slices = [slice(s, min(s + cfg.chunk_size, n)) for s in range(0, n, cfg.chunk_size)]
     threads = min(_num_threads(cfg), len(slices))
     if threads <= 1:
@@ -475,7 +412,7 @@ def _map_chunks(fn: Callable[[slice], Any], n: int, cfg: ml_collections.ConfigDi
 
 
 def synthetic_spectra(
-    params: np.ndarray, wave: np.ndarray, cfg: ml_collections.ConfigDict | None = None
+    params: np.ndarray, wave: np.ndarray, cfg: MockSettings | None = None
 ) -> np.ndarray:
     """Noiseless spectra of the synthetic (model) domain.
 
@@ -485,8 +422,8 @@ def synthetic_spectra(
         Teff [K], log g [dex], [Fe/H] [dex].
     wave : float [P]
         Rest-frame output wavelengths [Å, vacuum], increasing, inside the internal grid.
-    cfg : ml_collections.ConfigDict, optional
-        Mock configuration; defaults to `default_mock_config`.
+    cfg : MockSettings, optional
+        Mock configuration; defaults to ``MockSettings()``.
 
     Returns
     -------
@@ -494,17 +431,17 @@ def synthetic_spectra(
         Continuum x exp(-tau), convolved with a Gaussian LSF of R = ``cfg.synthetic
         .resolution``, in the units of `continuum`.
     """
-    cfg = _config(cfg)
-    params, wave = _check_inputs(params, wave, cfg)
-    model = _build_model(cfg, wave, observed=False)
+    cfg = mock_settings(cfg)
+    params, wave = check_inputs(params, wave, cfg)
+    model = build_model(cfg, wave, observed=False)
     pos = (np.log(wave) - model.ln_fine0) / model.dln
     wave32 = wave.astype(np.float32)
     out = np.empty((params.shape[0], wave.size), dtype=np.float32)
 
     def work(sl: slice) -> None:
-        lines = _sample(_line_absorption(model, params[sl], observed=False), pos)
-        out[sl] = lines * np.exp(_log_continuum(params[sl], wave32))
+        lines = resample(line_absorption(model, params[sl], observed=False), pos)
+        out[sl] = lines * np.exp(log_continuum(params[sl], wave32))
 
-    for _ in _map_chunks(work, params.shape[0], cfg):
+    for _ in map_chunks(work, params.shape[0], cfg):
         pass
     return out

@@ -24,17 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ml_collections
 import numpy as np
 
 from sost_jax.data.io import labels_by_id, read_reference_catalog
 from sost_jax.data.prepare import PrepareSettings, prepare_arrays, to_grid
 from sost_jax.data.prepare_files import prepare_files
 from sost_jax.data.store import PreparedStore
-from sost_jax.mock.config import validate_mock_config
 from sost_jax.mock.lamost_files import lamost_wavelength, write_mock_lamost_survey
 from sost_jax.mock.observe import observed_spectra
 from sost_jax.mock.params import grid_parameters, sample_parameters
+from sost_jax.mock.settings import MockSettings, mock_settings
 from sost_jax.mock.simulate import synthetic_spectra
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def _ids(prefix: str, n: int) -> np.ndarray:
 
 def make_mock_survey(
     out_dir: str | os.PathLike,
-    mock: ml_collections.ConfigDict,
+    mock: MockSettings,
     settings: PrepareSettings,
     n_synthetic: int,
     n_observed: int,
@@ -71,8 +70,9 @@ def make_mock_survey(
     ----------
     out_dir : path
         Directory for the stores and the test FITS files.
-    mock : ConfigDict
-        Mock-survey config (`sost_jax.mock.default_mock_config`).
+    mock : MockSettings
+        Mock-survey settings (from a config: ``MockSettings.from_dict(config.mock.to_dict(),
+        "mock")``).
     settings : PrepareSettings
         Grid and normalisation applied to every part, as to real data.
     n_synthetic, n_observed, n_test : int
@@ -88,7 +88,7 @@ def make_mock_survey(
     -------
     dict part name -> PreparedStore, with keys `PARTS`.
     """
-    validate_mock_config(mock)
+    mock = mock_settings(mock)
     out = Path(out_dir)
     rng_syn, rng_obs_params, rng_obs = np.random.default_rng(seed).spawn(3)
     wave = settings.wave
@@ -155,7 +155,7 @@ def make_mock_survey(
 
 def example_spectra(
     params: np.ndarray,
-    mock: ml_collections.ConfigDict,
+    mock: MockSettings,
     settings: PrepareSettings,
     snr: float = 50.0,
     seed: int = 0,
@@ -166,8 +166,8 @@ def example_spectra(
     ----------
     params : [M, 3]
         Teff [K], log g [dex], [Fe/H] [dex].
-    mock : ConfigDict
-        Mock-survey config.
+    mock : MockSettings
+        Mock-survey settings.
     settings : PrepareSettings
         Grid and normalisation.
     snr : float
