@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 from miles_atlas9 import ROOT, TEFF_RANGES, data_path, emulator_errors, prepare_grid  # noqa: E402
 from peak import provenance, write_result  # noqa: E402
 
-from sost_jax.config import emulator_settings, load_config  # noqa: E402
+from sost_jax.config import load_config, validate  # noqa: E402
 from sost_jax.library.emulator import emulator_from_store  # noqa: E402
 
 RESULTS = HERE / "results" / "emulator_atlas9.json"
@@ -72,7 +72,7 @@ def main() -> None:
             hidden = [int(h) for h in shape.split(",")]
             config.emulator.hidden = hidden
             emulator, report = emulator_from_store(
-                store.root, emulator_settings(config), progress=False
+                store.root, validate(config).emulator, progress=False
             )
             name = "x".join(str(h) for h in hidden)
             errors = emulator_errors(emulator, store, report)

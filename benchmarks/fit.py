@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from sost_jax.config import cpu_config, infer_settings, prepare_settings
+from sost_jax.config import cpu_config, validate
 from sost_jax.constants import C_KMS, LABEL_NAMES
 from sost_jax.data.store import PreparedStore
 from sost_jax.demo.run import run_demo
@@ -90,7 +90,7 @@ def _throughput(config: Any, workdir: Path, method: str, scratch: Path) -> float
     survey; the fit's leftover rounds take several batch sizes)."""
     files = sorted(str(p) for p in (workdir / "mock" / "test_fits").glob("*.fits"))
     settings = InferSettings.from_dict(
-        {**infer_settings(config).to_dict(), "method": method, "chunk_size": THROUGHPUT_CHUNK}
+        {**validate(config).infer.to_dict(), "method": method, "chunk_size": THROUGHPUT_CHUNK}
     )
     seconds = 0.0
     for run in ("warm_up", "timed"):
@@ -101,7 +101,7 @@ def _throughput(config: Any, workdir: Path, method: str, scratch: Path) -> float
             files,
             workdir / "libraries" / "library_sost.fits",
             out,
-            prepare_settings(config),
+            validate(config).preprocess,
             settings,
             progress=False,
         )

@@ -75,13 +75,7 @@ from miles_ck04 import (  # noqa: E402
 )
 from peak import provenance, write_result  # noqa: E402
 
-from sost_jax.config import (  # noqa: E402
-    emulator_settings,
-    infer_settings,
-    library_grid,
-    load_config,
-    prepare_settings,
-)
+from sost_jax.config import load_config, validate  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.data.io import read_reference_catalog  # noqa: E402
 from sost_jax.data.io.grids import read_array_grid  # noqa: E402
@@ -139,10 +133,10 @@ def prepare_grid(config, out: Path) -> PreparedStore:
     if (out / "manifest.json").is_file():
         return PreparedStore(out)
     grid = read_array_grid(data_path(config.atlas9.grid))
-    span = library_grid(config)
+    span = validate(config).library.grid
     keep = ((grid.params >= span.low) & (grid.params <= span.high)).all(axis=1)
     settings = replace(
-        prepare_settings(config),
+        validate(config).preprocess,
         input_fwhm=float(config.atlas9.input_fwhm),
         input_medium=grid.meta.get("medium") or "",
     )
@@ -187,7 +181,7 @@ def prepare_lamost(config, out: Path) -> PreparedStore:
     paths = sorted(str(p) for p in folder.glob("*.fits"))
     labels = read_lasp(data_path(config.atlas9.lamost_labels))
     settings = replace(
-        prepare_settings(config),
+        validate(config).preprocess,
         rest_frame=True,
         degrade_fwhm=float(config.atlas9.lamost_fwhm),
         input_fwhm=float(config.atlas9.lamost_input_fwhm),
@@ -311,7 +305,7 @@ def run(config, work: Path, dev: bool, formulations: list[str], t0: float) -> di
     )
     grid = prepare_grid(config, work / "atlas9")
     emulator, report = load_or_train(
-        work / "emulator", grid.root, emulator_settings(config), progress=False
+        work / "emulator", grid.root, validate(config).emulator, progress=False
     )
     emulator_path = Path(report["path"])
     numbers: dict[str, Any] = {
@@ -403,7 +397,7 @@ def lamost_estimates(config, work: Path, raw: Library, empirical: Library, resul
     for key, library in libraries.items():
         degraded = at_lamost_resolution(library, config)
         summary = infer_store(
-            store, degraded, work / f"lamost_{key}", infer_settings(config), progress=False
+            store, degraded, work / f"lamost_{key}", validate(config).infer, progress=False
         )
         catalogue = read_catalogue(summary["catalogue"])
         ids = np.asarray(store.meta["id"]).astype(str)

@@ -63,13 +63,7 @@ sys.path.insert(0, str(HERE))
 
 from peak import write_result  # noqa: E402
 
-from sost_jax.config import (  # noqa: E402
-    emulator_settings,
-    infer_settings,
-    library_grid,
-    load_config,
-    prepare_settings,
-)
+from sost_jax.config import load_config, validate  # noqa: E402
 from sost_jax.constants import LABEL_NAMES  # noqa: E402
 from sost_jax.data.io import read_ck04, read_miles_params  # noqa: E402
 from sost_jax.data.prepare import prepare_arrays  # noqa: E402
@@ -131,7 +125,7 @@ def miles_split(config, dev: bool, section: str = "miles") -> dict[str, Any]:
     ``% test_modulus == dev_remainder`` become the test set. ``section`` names the config
     section holding ``test_modulus``, ``test_remainder`` and ``dev_remainder``.
     """
-    cfg, grid = config[section], library_grid(config)
+    cfg, grid = config[section], validate(config).library.grid
     catalogue = read_miles_params(DATA / "miles" / "MILES_params.db")
     labels = np.stack([catalogue[n] for n in LABEL_NAMES], axis=1)
     inside = np.isfinite(labels).all(axis=1)
@@ -178,7 +172,7 @@ def prepare_miles(
     store = prepare_files(
         paths,
         out,
-        prepare_settings(config),
+        validate(config).preprocess,
         labels=labels,
         reader=config.data.reader,
         workers=2,
@@ -193,7 +187,7 @@ def prepare_miles(
 
 def prepare_ck04(config, out: Path) -> PreparedStore:
     """The ck04 grid within the library's ranges, on the common grid and normalised."""
-    grid_cfg = library_grid(config)
+    grid_cfg = validate(config).library.grid
     grid = read_ck04(
         DATA / "ck04",
         teff_range=grid_cfg.teff_range,
@@ -202,7 +196,7 @@ def prepare_ck04(config, out: Path) -> PreparedStore:
         wave_range=tuple(config.miles.ck04_wave_range),
     )
     settings = replace(
-        prepare_settings(config),
+        validate(config).preprocess,
         input_fwhm=float(config.miles.ck04_input_fwhm),
         input_medium=grid.meta["medium"],
     )
@@ -228,7 +222,7 @@ def synthetic_domain(
     noise of ``<section>.label_jitter`` [K, dex, dex], clipped to the library grid's ranges
     (the emulator's training span).
     """
-    grid, cfg = library_grid(config), config[section]
+    grid, cfg = validate(config).library.grid, config[section]
     rng = np.random.default_rng(config.train.seed)
     n = int(cfg.n_synthetic)
     labels = pool_labels[rng.integers(0, len(pool_labels), n)].astype(np.float64)
@@ -248,7 +242,7 @@ def estimate(
     library: Library, test: PreparedStore, out: Path, config
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Match the test stars against a library; the catalogue paired with their labels."""
-    summary = infer_store(test, library, out, infer_settings(config), progress=False)
+    summary = infer_store(test, library, out, validate(config).infer, progress=False)
     catalogue = read_catalogue(summary["catalogue"])
     ids = np.asarray(test.meta["id"]).astype(str)
     reference = {"id": ids, **{n: test.labels[:, i] for i, n in enumerate(LABEL_NAMES)}}
@@ -299,7 +293,7 @@ def select_knots(config, spacings: list[float], t0: float) -> None:
     neither Kurucz library.
     """
     split = miles_split(config, dev=True)
-    settings = prepare_settings(config)
+    settings = validate(config).preprocess
     grids = {}
     for name in ("test", "pool"):
         part = read_to_grid(split[f"{name}_paths"], settings, config.data.reader)
@@ -559,7 +553,7 @@ def run(
     )
 
     ck04 = prepare_ck04(config, work / "ck04")
-    emulator, report = emulator_from_store(ck04.root, emulator_settings(config), progress=False)
+    emulator, report = emulator_from_store(ck04.root, validate(config).emulator, progress=False)
     emulator_path = emulator.save(work / "emulator")
     log(
         t0,

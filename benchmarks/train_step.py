@@ -257,11 +257,11 @@ def main() -> None:
 
     config, missing = None, None
     try:
-        from sost_jax.config import load_config, prepare_settings
+        from sost_jax.config import load_config, validate
         from sost_jax.sost import training  # noqa: F401
 
         config = load_config(resolve_config_path(args.config), args.set)
-        n_pixels = args.pixels or int(prepare_settings(config).wave.size)
+        n_pixels = args.pixels or int(validate(config).preprocess.wave.size)
         batch_size = args.batch or int(config.train.batch_size)
     except ImportError as err:
         missing = f"{err}"

@@ -11,13 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sost_jax.config import (
-    infer_settings,
-    load_config,
-    prepare_settings,
-    reader_workers,
-    save_config,
-)
+from sost_jax.config import load_settings, save_config
 from sost_jax.errors import SostError
 
 log = logging.getLogger("sost_jax")
@@ -62,11 +56,11 @@ def _add_distributed_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sost_jax.config import cpu_config, validate
+    from sost_jax.config import cpu_config
     from sost_jax.demo.run import run_demo
 
-    config = load_config(args.config, args.overrides, base=cpu_config)
-    summary = run_demo(validate(config), args.workdir, progress=not args.quiet)
+    settings = load_settings(args.config, args.overrides, base=cpu_config)
+    summary = run_demo(settings, args.workdir, progress=not args.quiet)
     print(f"\nsost-jax demo: outputs in {summary['workdir']}")
     print(f"{'part':16s} {'spectra':>8s} {'skipped':>8s}")
     for name, n in summary["n_spectra"].items():
@@ -79,10 +73,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_mock(args: argparse.Namespace) -> int:
-    from sost_jax.mock import MockSettings, write_mock_lamost_survey
+    from sost_jax.mock import write_mock_lamost_survey
 
-    config = load_config(args.config, args.overrides)
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    mock = load_settings(args.config, args.overrides).mock
     labels = write_mock_lamost_survey(args.out, args.n, mock, seed=args.seed)
     print(f"wrote {args.n} mock LAMOST files and {labels}")
     return 0
@@ -92,23 +85,24 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from sost_jax.data.io import labels_by_id, read_reference_catalog
     from sost_jax.data.prepare_files import prepare_files
 
-    config = load_config(args.config, args.overrides)
+    settings = load_settings(args.config, args.overrides)
     paths = expand_inputs(args.inputs)
     if not paths:
         print("sost-jax prepare: no input files found", file=sys.stderr)
         return 2
     labels = labels_by_id(read_reference_catalog(args.labels)) if args.labels else None
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    save_config(config, Path(args.out) / "config.json")
+    save_config(settings, Path(args.out) / "config.json")
+    data = settings.data
     store = prepare_files(
         paths,
         args.out,
-        prepare_settings(config),
+        settings.preprocess,
         labels=labels,
-        reader=config.data.reader,
-        workers=reader_workers(config),
-        shard_size=config.data.shard_size,
-        chunk_size=config.data.chunk_size,
+        reader=data.reader,
+        workers=data.reader_workers,
+        shard_size=data.shard_size,
+        chunk_size=data.chunk_size,
         progress=not args.quiet,
     )
     failures = store.failures()
@@ -144,9 +138,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.paired_store={args.paired!r}")
     if args.distributed:
         overrides.append("train.distributed=True")
-    config = load_config(args.config, overrides)
+    settings = load_settings(args.config, overrides)
     try:
-        result = train_and_evaluate(config, args.workdir, progress=not args.quiet)
+        result = train_and_evaluate(settings, args.workdir, progress=not args.quiet)
     except TrainingDiverged as err:
         print(f"sost-jax train: {err}", file=sys.stderr)
         return 3
@@ -163,11 +157,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_library(args: argparse.Namespace) -> int:
     from sost_jax.library.templates import make_libraries
 
-    config = load_config(args.config, args.overrides)
+    settings = load_settings(args.config, args.overrides)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    save_config(config, Path(args.out) / "config.json")
+    save_config(settings, Path(args.out) / "config.json")
     summary = make_libraries(
-        config,
+        settings,
         args.out,
         args.reference,
         emulator=args.emulator,
@@ -194,11 +188,11 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         from sost_jax.runtime.distributed import start_processes
 
         start_processes()
-    config = load_config(args.config, args.overrides)
-    settings = infer_settings(config)
+    run = load_settings(args.config, args.overrides)
+    settings, data = run.infer, run.data
     progress = not args.quiet
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    save_config(config, Path(args.out) / "config.json")
+    save_config(run, Path(args.out) / "config.json")
     if len(args.inputs) == 1 and PreparedStore.is_store(args.inputs[0]):
         summary = infer_store(args.inputs[0], args.library, args.out, settings, progress=progress)
     else:
@@ -211,12 +205,12 @@ def _cmd_infer(args: argparse.Namespace) -> int:
             paths,
             args.library,
             args.out,
-            prepare_settings(config),
+            run.preprocess,
             settings,
             labels=labels,
-            reader=config.data.reader,
-            workers=reader_workers(config),
-            read_chunk=config.data.chunk_size,
+            reader=data.reader,
+            workers=data.reader_workers,
+            read_chunk=data.chunk_size,
             progress=progress,
         )
     if "n_rows" not in summary:  # a process other than 0 of a multi-process run

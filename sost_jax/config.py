@@ -24,7 +24,6 @@ from sost_jax.data.settings import DataSettings
 from sost_jax.demo.settings import DemoSettings
 from sost_jax.errors import InputError
 from sost_jax.inference.estimate import InferSettings
-from sost_jax.library.cells import LibraryGrid
 from sost_jax.library.emulator import EmulatorSettings
 from sost_jax.library.settings import LibrarySettings
 from sost_jax.mock.settings import MockSettings
@@ -116,31 +115,6 @@ def cpu_config() -> ml_collections.ConfigDict:
     return shipped_config("cpu")
 
 
-def emulator_settings(config: ml_collections.ConfigDict) -> EmulatorSettings:
-    """The `EmulatorSettings` of a config (validated)."""
-    return EmulatorSettings.from_dict(config.emulator.to_dict())
-
-
-def library_grid(config: ml_collections.ConfigDict) -> LibraryGrid:
-    """The `LibraryGrid` of a config (validated)."""
-    return LibraryGrid.from_dict(config.library.grid.to_dict())
-
-
-def infer_settings(config: ml_collections.ConfigDict) -> InferSettings:
-    """The `InferSettings` of a config (validated)."""
-    return InferSettings.from_dict(config.infer.to_dict())
-
-
-def prepare_settings(config: ml_collections.ConfigDict) -> PrepareSettings:
-    """The `PrepareSettings` of a config (validated)."""
-    return PrepareSettings.from_dict(config.preprocess.to_dict())
-
-
-def reader_workers(config: ml_collections.ConfigDict) -> int | None:
-    """Reader processes: ``data.workers``, or None (the library's default) when negative."""
-    return DataSettings.from_dict(config.data.to_dict()).reader_workers
-
-
 def validate(config: ml_collections.ConfigDict) -> RunSettings:
     """The typed settings of ``config``; `InputError` naming the key when one cannot work."""
     return RunSettings.from_config(config)
@@ -178,17 +152,23 @@ def load_config(
     return config
 
 
+def load_settings(
+    path: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    base: Callable[[], ml_collections.ConfigDict] | None = None,
+) -> RunSettings:
+    """The typed settings of a config file with overrides (`load_config`, `validate`)."""
+    return validate(load_config(path, overrides, base))
+
+
 __all__ = [
     "apply_overrides",
     "cpu_config",
     "shipped_config",
     "default_config",
-    "emulator_settings",
-    "infer_settings",
-    "library_grid",
     "load_config",
-    "prepare_settings",
-    "reader_workers",
+    "load_settings",
+    "RunSettings",
     "save_config",
     "validate",
 ]

@@ -12,8 +12,7 @@ from pathlib import Path  # noqa: E402
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from sost_jax.config import load_config, prepare_settings  # noqa: E402
-from sost_jax.mock.settings import MockSettings  # noqa: E402
+from sost_jax.config import load_config, validate  # noqa: E402
 from sost_jax.mock.survey import make_mock_survey  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -44,8 +43,8 @@ def tiny(tmp_path_factory):
     """The tiny config pointed at a tiny mock survey."""
     root = tmp_path_factory.mktemp("tinymock")
     config = load_config("configs/tiny.py", TINY_GRID)
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
-    make_mock_survey(root, mock, prepare_settings(config), 48, 48, 4, progress=False)
+    mock = validate(config).mock
+    make_mock_survey(root, mock, validate(config).preprocess, 48, 48, 4, progress=False)
     config.train.synthetic_store = str(root / "synthetic")
     config.train.observed_store = str(root / "observed")
     return config

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.nddata import InverseVariance, StdDevUncertainty
 
-from sost_jax.config import load_config, prepare_settings
+from sost_jax.config import load_config, validate
 from sost_jax.data.prepare import prepare_arrays
 from sost_jax.errors import InputError
 from sost_jax.inference.api import as_arrays, parameterise
@@ -16,7 +16,7 @@ from sost_jax.inference.estimate import InferSettings
 from sost_jax.inference.runner import infer_store
 from sost_jax.library.emulator import EmulatorSettings, train_emulator
 from sost_jax.library.templates import Library, write_library
-from sost_jax.mock import MockSettings, observed_spectra
+from sost_jax.mock import observed_spectra
 from sost_jax.mock.params import grid_parameters
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
@@ -30,9 +30,9 @@ def setup(tmp_path_factory):
     """A tiny-grid library naming an emulator of its templates, and 6 observed spectra."""
     root = tmp_path_factory.mktemp("api")
     config = load_config("configs/tiny.py")
-    settings = prepare_settings(config)
+    settings = validate(config).preprocess
     params = grid_parameters(500.0, 1.0, 0.5, (4000.0, 7000.0), (1.0, 5.0), (-1.5, 0.5))
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    mock = validate(config).mock
     spec = observed_spectra(params, settings.wave, mock, noiseless=True)
     store = prepare_arrays(
         root / "lib", settings.wave, spec["flux"], spec["ivar"], settings, params
@@ -95,7 +95,7 @@ def test_the_api_matches_the_command_line_path(setup, tmp_path, method):
     table = parameterise(
         (wave, obs["flux"], obs["ivar"]), setup["library"], config="configs/tiny.py", method=method
     )
-    settings = prepare_settings(setup["config"])
+    settings = validate(setup["config"]).preprocess
     store = prepare_arrays(tmp_path / "s", wave, obs["flux"], obs["ivar"], settings)
     infer = InferSettings.from_dict({**InferSettings().to_dict(), "method": method})
     cat = read_catalogue(

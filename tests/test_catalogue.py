@@ -12,7 +12,7 @@ import pytest
 from fixtures_io import LAMOST_DIR, needs
 from fixtures_kill import kill_when, slowed
 
-from sost_jax.config import load_config, prepare_settings
+from sost_jax.config import load_config, validate
 from sost_jax.data.io import labels_by_id, read_reference_catalog
 from sost_jax.data.prepare import prepare_arrays
 from sost_jax.data.prepare_files import prepare_files
@@ -25,7 +25,7 @@ from sost_jax.inference.matching import MatchFlag
 from sost_jax.inference.runner import infer_files, infer_store, iter_parts
 from sost_jax.library.emulator import EmulatorSettings, train_emulator
 from sost_jax.library.templates import Library, read_library, write_library
-from sost_jax.mock import MockSettings, observed_spectra, write_mock_lamost_survey
+from sost_jax.mock import observed_spectra, write_mock_lamost_survey
 from sost_jax.mock.params import grid_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +35,9 @@ N_FILES = 24
 
 def _oracle_library(config, out: Path) -> Library:
     """Noiseless observed-domain templates on a coarse grid, prepared like the targets."""
-    settings = prepare_settings(config)
+    settings = validate(config).preprocess
     params = grid_parameters(500.0, 1.0, 0.5, (4000.0, 7000.0), (1.0, 5.0), (-1.5, 0.5))
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    mock = validate(config).mock
     spec = observed_spectra(params, settings.wave, mock, noiseless=True)
     store = prepare_arrays(out, settings.wave, spec["flux"], spec["ivar"], settings, params)
     data = store.read(np.arange(len(store)))
@@ -49,7 +49,7 @@ def survey(tmp_path_factory):
     """24 mock LAMOST files, one corrupt file, their labels, and a library (tiny grid)."""
     root = tmp_path_factory.mktemp("survey")
     config = load_config(TINY)
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    mock = validate(config).mock
     labels_csv = write_mock_lamost_survey(root / "fits", N_FILES, mock, seed=3)
     (root / "fits" / "broken.fits").write_bytes(b"SIMPLE  = T" + b"\0" * 100)
     library = _oracle_library(config, root / "library_store")
@@ -64,7 +64,7 @@ def _run(survey, out, chunk=8, with_labels=True):
         survey["paths"],
         survey["library"],
         out,
-        prepare_settings(survey["config"]),
+        validate(survey["config"]).preprocess,
         InferSettings(k=5, chunk_size=chunk),
         labels=survey["labels"] if with_labels else None,
         workers=1,
@@ -78,7 +78,7 @@ def _prepared(survey, out):
     return prepare_files(
         survey["paths"],
         out,
-        prepare_settings(survey["config"]),
+        validate(survey["config"]).preprocess,
         labels=survey["labels"],
         workers=1,
         progress=False,
@@ -143,8 +143,8 @@ _KILLED_RUN = (
     slowed("sost_jax.inference.runner._write_part", 2.0)
     + """
 import sost_jax.inference.runner as c
-from sost_jax.config import load_config, prepare_settings
-c.infer_files({paths!r}, {library!r}, {out!r}, prepare_settings(load_config({tiny!r})),
+from sost_jax.config import load_config, validate
+c.infer_files({paths!r}, {library!r}, {out!r}, validate(load_config({tiny!r})).preprocess,
               c.InferSettings(k=5, chunk_size=8), workers=1, read_chunk=4, progress=False)
 """
 )
@@ -186,7 +186,7 @@ def test_a_run_is_not_resumed_with_other_settings(survey, tmp_path):
             survey["paths"][:5],
             survey["library"],
             tmp_path / "inf",
-            prepare_settings(survey["config"]),
+            validate(survey["config"]).preprocess,
             InferSettings(k=5, chunk_size=8),
             labels=survey["labels"],
             progress=False,
@@ -194,19 +194,19 @@ def test_a_run_is_not_resumed_with_other_settings(survey, tmp_path):
 
 
 def test_library_on_another_grid_is_refused(survey, tmp_path):
-    settings = prepare_settings(load_config(None))  # 4800-pixel LAMOST grid
+    settings = validate(load_config(None)).preprocess  # 4800-pixel LAMOST grid
     with pytest.raises(ValueError, match="differs from the library"):
         infer_files(survey["paths"], survey["library"], tmp_path / "x", settings)
 
 
 def test_infer_store_flags_empty_spectra_and_carries_labels(survey, tmp_path):
     config = survey["config"]
-    settings = prepare_settings(config)
+    settings = validate(config).preprocess
     rng = np.random.default_rng(0)
     params = np.column_stack(
         [rng.uniform(4200, 6800, 10), rng.uniform(1.5, 4.5, 10), rng.uniform(-1.2, 0.2, 10)]
     )
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
+    mock = validate(config).mock
     spec = observed_spectra(params, settings.wave, mock, rng=rng, snr=50.0, rv=0.0)
     ivar = spec["ivar"].copy()
     ivar[3] = 0.0  # no data at all: fails the coverage check and is listed
@@ -237,7 +237,7 @@ def test_the_real_lamost_files_run_end_to_end(tmp_path):
     paths = sorted(str(p) for p in LAMOST_DIR.glob("*.fits"))
     lasp = labels_by_id(read_reference_catalog(LAMOST_DIR / "LASP_CurveFit_inferred.csv"))
     summary = infer_files(
-        paths, library, tmp_path / "inf", prepare_settings(config), labels=lasp, progress=False
+        paths, library, tmp_path / "inf", validate(config).preprocess, labels=lasp, progress=False
     )
     cat = read_catalogue(summary["catalogue"])
     assert summary["n_rows"] + summary["n_failures"] == 25
@@ -286,7 +286,7 @@ def _fit_run(survey, library, out):
         survey["paths"],
         library,
         out,
-        prepare_settings(survey["config"]),
+        validate(survey["config"]).preprocess,
         InferSettings(k=5, chunk_size=8, method="fit"),
         labels=survey["labels"],
         workers=1,

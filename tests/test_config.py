@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sost_jax.config import load_config, prepare_settings, save_config
+from sost_jax.config import load_config, save_config, validate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -14,13 +14,13 @@ def test_every_shipped_config_loads_and_validates():
     assert files, "configs/ is empty"
     for path in files:
         config = load_config(path)
-        assert prepare_settings(config).wave.size > 0
+        assert validate(config).preprocess.wave.size > 0
 
 
 def test_overrides_apply_with_types_and_unknown_keys_fail():
     config = load_config(None, ["preprocess.grid_step=2", "mock.noise.snr_min=20.0"])
     assert config.preprocess.grid_step == 2.0
-    assert prepare_settings(config).wave.size == 2400
+    assert validate(config).preprocess.wave.size == 2400
     with pytest.raises(ValueError, match="unknown config key"):
         load_config(None, ["preprocess.grid_stp=2"])
     with pytest.raises(ValueError, match="expects float"):
@@ -85,7 +85,7 @@ def test_a_run_saved_before_a_setting_existed_loads_with_its_default(tmp_path):
 
 
 MISSPELT = """
-from sost_jax.config import default_config
+from sost_jax.config import default_config, validate
 
 
 def get_config():

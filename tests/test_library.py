@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from sost_jax.config import load_config, save_config
+from sost_jax.config import load_config, save_config, validate
 from sost_jax.library.cells import LibraryGrid, count_cells, select_cells
 from sost_jax.library.styles import FixedStyle, MatchedObservedStyle, PriorStyle
 from sost_jax.library.templates import (
@@ -290,16 +290,14 @@ TINY_GRID = ["mock.grid.teff_step=1500.0", "mock.grid.logg_step=2.5", "mock.grid
 def test_a_trained_tiny_run_builds_a_matched_library(tmp_path):
     """End to end: train 3 steps, restore, match partners in the observed store, translate,
     write and read the library."""
-    from sost_jax.config import prepare_settings
     from sost_jax.data.store import PreparedStore
     from sost_jax.library.styles import style_source_from_spec
-    from sost_jax.mock.settings import MockSettings
     from sost_jax.mock.survey import make_mock_survey
     from sost_jax.sost.training import train_and_evaluate
 
     config = load_config("configs/tiny.py", TINY_GRID)
-    mock = MockSettings.from_dict(config.mock.to_dict(), "mock")
-    make_mock_survey(tmp_path, mock, prepare_settings(config), 48, 48, 4, progress=False)
+    mock = validate(config).mock
+    make_mock_survey(tmp_path, mock, validate(config).preprocess, 48, 48, 4, progress=False)
     config.train.synthetic_store = str(tmp_path / "synthetic")
     config.train.observed_store = str(tmp_path / "observed")
     config.train.steps = 3

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -131,20 +132,20 @@ def parameterise(
         One row per usable spectrum (columns of `sost_jax.inference.catalogue`, with units);
         ``meta["failures"]`` lists (id, reason) of the others.
     """
-    from sost_jax.config import infer_settings, load_config, prepare_settings
+    from sost_jax.config import load_settings
     from sost_jax.data.prepare import prepare_in_memory
     from sost_jax.inference.catalogue import catalogue_table
-    from sost_jax.inference.estimate import Estimator, InferSettings
+    from sost_jax.inference.estimate import Estimator
 
-    cfg = load_config(config, list(overrides))
-    settings = InferSettings.from_dict({**infer_settings(cfg).to_dict(), "method": method})
+    run = load_settings(config, list(overrides))
+    settings = replace(run.infer, method=method)
     waves, flux, ivar, z = as_arrays(spectra)
     n = len(flux)
     names = np.arange(n).astype(str) if ids is None else np.asarray(ids).astype(str)
     if names.shape != (n,):
         raise InputError(f"give one id per spectrum ({n}), got {names.shape}")
     prepared = prepare_in_memory(
-        np.stack(waves), flux, ivar, prepare_settings(cfg), meta={"id": names}, z=z
+        np.stack(waves), flux, ivar, run.preprocess, meta={"id": names}, z=z
     )
     columns = Estimator(library, settings)(prepared["flux"], prepared["weight"], prepared["meta"])
     table = catalogue_table(columns)
