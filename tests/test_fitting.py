@@ -15,7 +15,7 @@ from sost_jax.inference.fit.spectral_model import (
     make_shift_grid,
     make_spectral_model,
 )
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
 from sost_jax.runtime.devices import data_mesh
 

@@ -1,6 +1,6 @@
 """Evaluation: estimated stellar labels against a reference catalogue.
 
-Estimates (the ``estimate`` columns of `sost_jax.inference.matching`) are paired with
+Estimates (the ``estimate`` columns of `sost_jax.inference.grid_estimate`) are paired with
 reference labels by id or by position on the sky (`crossmatch`); the differences est - ref
 are summarised by
 their bias, scatter and robust scatter (`bias_scatter`, `summary_table`), per S/N bin

@@ -23,7 +23,8 @@ from sost_jax.data.prepare import UNPHYSICAL_KEY
 from sost_jax.errors import InputError
 from sost_jax.inference.fit.fitting import FitSettings
 from sost_jax.inference.fit.stage import FIT_COLUMNS, FitStage, empty_fit_columns, fit_emulator_path
-from sost_jax.inference.matching import Matcher, MatchFlag, make_matcher
+from sost_jax.inference.flags import MatchFlag
+from sost_jax.inference.matching import Matcher, make_matcher
 from sost_jax.library.templates import Library, read_library
 from sost_jax.runtime.devices import data_mesh
 from sost_jax.settings import from_mapping
@@ -53,7 +54,7 @@ class InferSettings:
     ----------
     k : int
         Best templates kept per target; the two best give the estimate (paper), all k the
-        uncertainty (`sost_jax.inference.matching.estimate`).
+        uncertainty (`sost_jax.inference.grid_estimate.estimate`).
     chunk_size : int
         Inputs per part (the unit of resumption) and per matcher call.
     free_scale : bool

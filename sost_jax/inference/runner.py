@@ -46,7 +46,7 @@ from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
 from sost_jax.inference.catalogue import library_hash, write_catalogue
 from sost_jax.inference.estimate import Estimator, InferSettings, empty_rows, open_library
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.templates import Library
 from sost_jax.runtime.files import replacing, write_text
 from sost_jax.runtime.memory import aligned_empty

@@ -52,7 +52,7 @@ from jax.sharding import PartitionSpec as PS
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
 from sost_jax.inference.fit.spectral_model import SpectralModel, doppler_shift
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.settings import from_mapping
 
 Array = jax.Array
