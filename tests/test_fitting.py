@@ -8,7 +8,8 @@ import pytest
 
 from sost_jax.constants import C_KMS
 from sost_jax.errors import InputError
-from sost_jax.inference.fit.fitting import FitSettings, Fitter, fit_spectra, model_flux
+from sost_jax.inference.fit.fitter import Fitter
+from sost_jax.inference.fit.fitting import FitSettings, fit_spectra, model_flux
 from sost_jax.inference.fit.spectral_model import (
     doppler_shift,
     legendre_basis,

@@ -22,7 +22,8 @@ from jax.sharding import Mesh
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
 from sost_jax.inference.fit.calibration import ErrorCalibration, fit_error_calibration
-from sost_jax.inference.fit.fitting import CORRELATIONS, FitSettings, Fitter
+from sost_jax.inference.fit.fitter import Fitter
+from sost_jax.inference.fit.fitting import CORRELATIONS, FitSettings
 from sost_jax.inference.fit.spectral_model import make_spectral_model
 from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.emulator import Emulator
