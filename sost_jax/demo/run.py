@@ -58,7 +58,8 @@ from sost_jax.evaluation.report import evaluate_catalogues
 from sost_jax.inference.runner import infer_files, is_current
 from sost_jax.library.cells import reference_labels as read_reference
 from sost_jax.library.emulator import load_or_train
-from sost_jax.library.templates import Library, make_libraries, read_library, write_library
+from sost_jax.library.recipe import make_libraries
+from sost_jax.library.templates import Library, read_library, write_library
 from sost_jax.mock import observed_spectra, sample_parameters
 from sost_jax.mock.survey import example_spectra, make_mock_survey
 from sost_jax.runtime.files import replacing

@@ -269,7 +269,7 @@ def open_library(library: Library | str | os.PathLike) -> Library:
 
 def library_steps(library: Library) -> tuple[float, float, float] | None:
     """The cell size [K, dex, dex] a library was drawn on (``meta["grid"]``, written by
-    `sost_jax.library.templates.make_libraries`), or None for others (regular grids)."""
+    `sost_jax.library.recipe.make_libraries`), or None for others (regular grids)."""
     grid = library.meta.get("grid")
     if not isinstance(grid, Mapping):
         return None
