@@ -79,12 +79,9 @@ from sost_jax.inference.catalogue import read_catalogue  # noqa: E402
 from sost_jax.inference.matching import make_matcher  # noqa: E402
 from sost_jax.inference.runner import infer_store  # noqa: E402
 from sost_jax.library.emulator import emulator_from_store  # noqa: E402
+from sost_jax.library.recipe import make_libraries  # noqa: E402
 from sost_jax.library.styles import style_source_from_spec  # noqa: E402
-from sost_jax.library.templates import (  # noqa: E402
-    Library,
-    make_libraries,
-    read_library,
-)
+from sost_jax.library.templates import Library, read_library  # noqa: E402
 from sost_jax.settings import apply_overrides  # noqa: E402
 from sost_jax.sost.pairing import paired_store  # noqa: E402
 from sost_jax.sost.training import train_and_evaluate  # noqa: E402

@@ -17,11 +17,14 @@ the train step and loop, checkpoints        ``training``, ``checkpoints``, ``opt
 Payne-style emulator of the synthetic grid  ``emulator``
 style codes of the library's templates      ``styles`` (the chi2-matched observed partner)
 the library's cells (reference catalogue)   ``cells``
-the template library (build, FITS)          ``library``; its ``translated_emulator``
-chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``devices``)
+the template library (build, FITS)          ``library``; its ``translated_emulator``;
+                                            the whole recipe: ``recipe``
+chi2 template matching, two-best rule       ``matching`` (vmapped, sharded: ``devices``),
+                                            ``grid_estimate`` (the rule, errors, ``flags``)
 continuous fit after the grid match         ``spectral_model`` (emulator, RV, continuum),
-                                            ``fitting`` (bounded LM), ``calibration``
-                                            (errors), ``fitstage`` (inside a catalogue run)
+                                            ``fitting`` (bounded LM; batched: ``fitter``),
+                                            ``calibration`` (errors), ``fitstage`` (inside
+                                            a catalogue run)
 several processes or hosts                  ``distributed`` (``jax.distributed``); chunk
                                             memory JAX takes as is: ``memory``
 resumable output catalogues                 ``catalogue`` (``sost-jax infer``); users'

@@ -155,7 +155,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_library(args: argparse.Namespace) -> int:
-    from sost_jax.library.templates import make_libraries
+    from sost_jax.library.recipe import make_libraries
 
     settings = load_settings(args.config, args.overrides)
     Path(args.out).mkdir(parents=True, exist_ok=True)

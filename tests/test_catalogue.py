@@ -21,7 +21,7 @@ from sost_jax.inference.catalogue import read_catalogue
 from sost_jax.inference.estimate import Estimator, InferSettings
 from sost_jax.inference.fit.calibration import ErrorCalibration
 from sost_jax.inference.fit.stage import CALIBRATION, FIT_COLUMNS
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.inference.runner import infer_files, infer_store, iter_parts
 from sost_jax.library.emulator import EmulatorSettings, train_emulator
 from sost_jax.library.templates import Library, read_library, write_library

@@ -8,14 +8,15 @@ import pytest
 
 from sost_jax.constants import C_KMS
 from sost_jax.errors import InputError
-from sost_jax.inference.fit.fitting import FitSettings, Fitter, fit_spectra, model_flux
+from sost_jax.inference.fit.fitter import Fitter
+from sost_jax.inference.fit.fitting import FitSettings, fit_spectra, model_flux
 from sost_jax.inference.fit.spectral_model import (
     doppler_shift,
     legendre_basis,
     make_shift_grid,
     make_spectral_model,
 )
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.emulator import Emulator, EmulatorSettings, PayneMLP, Scaler
 from sost_jax.runtime.devices import data_mesh
 

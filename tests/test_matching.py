@@ -9,15 +9,9 @@ import pytest
 from jax.sharding import Mesh
 
 from sost_jax.data.store import PreparedStore, StoreWriter
-from sost_jax.inference.matching import (
-    MatchFlag,
-    chi2_matrix,
-    estimate,
-    label_grid,
-    make_bank,
-    make_matcher,
-    match,
-)
+from sost_jax.inference.flags import MatchFlag
+from sost_jax.inference.grid_estimate import estimate, label_grid
+from sost_jax.inference.matching import chi2_matrix, make_bank, make_matcher, match
 
 P = 96
 

@@ -45,7 +45,8 @@ from sost_jax.demo.results import flat_results, formulation, gaps_closed
 from sost_jax.evaluation.report import evaluate_catalogues, format_table
 from sost_jax.inference.runner import infer_files, is_current
 from sost_jax.library.emulator import Emulator, load_or_train
-from sost_jax.library.templates import Library, make_libraries, read_library, write_library
+from sost_jax.library.recipe import make_libraries
+from sost_jax.library.templates import Library, read_library, write_library
 from sost_jax.mock import observed_spectra
 from sost_jax.mock.survey import make_mock_survey
 from sost_jax.sost.pairing import paired_store

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.templates import Library
 from sost_jax.runtime.files import replacing
 

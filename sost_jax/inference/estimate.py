@@ -23,7 +23,8 @@ from sost_jax.data.prepare import UNPHYSICAL_KEY
 from sost_jax.errors import InputError
 from sost_jax.inference.fit.fitting import FitSettings
 from sost_jax.inference.fit.stage import FIT_COLUMNS, FitStage, empty_fit_columns, fit_emulator_path
-from sost_jax.inference.matching import Matcher, MatchFlag, make_matcher
+from sost_jax.inference.flags import MatchFlag
+from sost_jax.inference.matching import Matcher, make_matcher
 from sost_jax.library.templates import Library, read_library
 from sost_jax.runtime.devices import data_mesh
 from sost_jax.settings import Settings
@@ -53,7 +54,7 @@ class InferSettings(Settings):
     ----------
     k : int
         Best templates kept per target; the two best give the estimate (paper), all k the
-        uncertainty (`sost_jax.inference.matching.estimate`).
+        uncertainty (`sost_jax.inference.grid_estimate.estimate`).
     chunk_size : int
         Inputs per part (the unit of resumption) and per matcher call.
     free_scale : bool
@@ -258,7 +259,7 @@ def open_library(library: Library | str | os.PathLike) -> Library:
 
 def library_steps(library: Library) -> tuple[float, float, float] | None:
     """The cell size [K, dex, dex] a library was drawn on (``meta["grid"]``, written by
-    `sost_jax.library.templates.make_libraries`), or None for others (regular grids)."""
+    `sost_jax.library.recipe.make_libraries`), or None for others (regular grids)."""
     grid = library.meta.get("grid")
     if not isinstance(grid, Mapping):
         return None

@@ -15,14 +15,14 @@ is obtained from the fixed-scale value as ``chi2(1) - ((w o - w S) . S)^2 / (w S
 well-conditioned correction (one more matrix product).
 
 The ``k`` smallest chi2 of each target are kept (`jax.lax.top_k`), and the labels estimated by
-the paper's rule (`estimate`). `Matcher` runs both, jit-compiled, with the targets split over a
-1-D "data" mesh of all devices and the library replicated; `sost_jax.inference.catalogue` streams
-spectra through it chunk by chunk, so only a [chunk, T] block of chi2 is ever held.
+the paper's rule (`sost_jax.inference.grid_estimate.estimate`). `Matcher` runs both,
+jit-compiled, with the targets split over a 1-D "data" mesh of all devices and the library
+replicated; `sost_jax.inference.catalogue` streams spectra through it chunk by chunk, so only a
+[chunk, T] block of chi2 is ever held.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Mapping
 from functools import partial
@@ -34,44 +34,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
 
-from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
+from sost_jax.inference.grid_estimate import estimate
 from sost_jax.runtime.devices import data_mesh
 from sost_jax.runtime.memory import aligned_empty, is_aligned
 
 Array = jax.Array
 HIGHEST = jax.lax.Precision.HIGHEST
-
-
-class MatchFlag(enum.IntFlag):
-    """Quality bits of a template-matching estimate (``flags`` column, int32)."""
-
-    NONE = 0
-    """A clean estimate."""
-
-    EDGE = 1
-    """The best template lies on the edge of the library: less than ``edge_steps`` grid steps
-    from the lowest or highest value of Teff, log g or [Fe/H] in the library (the step of a
-    label is the smallest positive difference between its sorted template values). The true
-    labels may lie outside the library, and the estimate is biased towards its inside."""
-
-    POOR_FIT = 2
-    """The reduced chi2 of the best template, chi2 / (n_good - 3), exceeds ``poor_fit``: no
-    template describes the spectrum (wrong class, bad calibration, binary, artefacts)."""
-
-    FEW_PIXELS = 4
-    """Fewer than ``min_fraction`` of the pixels have a positive weight."""
-
-    NO_DATA = 8
-    """No pixel has a positive weight: labels, uncertainties and chi2 are NaN."""
-
-    NOT_CONVERGED = 16
-    """A continuous fit (`sost_jax.inference.fit.fitting`) stopped at its iteration limit
-    before chi2 settled; its labels are the best point reached."""
-
-    UNPHYSICAL_FLUX = 32
-    """The input flux is zero or negative at every pixel with data (a failed extraction or
-    sky subtraction, not a star): the spectrum is kept as a row without data (NO_DATA)."""
 
 
 class TemplateBank(NamedTuple):
@@ -250,159 +219,6 @@ def match(
     }
     if free_scale:
         out["top_scale"] = jnp.take_along_axis(scale, index, axis=-1)
-    return out
-
-
-def label_grid(template_labels: Array) -> tuple[Array, Array, Array]:
-    """Range and grid step of each label of a library.
-
-    Parameters
-    ----------
-    template_labels : [T, 3]
-        Teff [K], log g [dex], [Fe/H] [dex] of the templates.
-
-    Returns
-    -------
-    low, high, step : float32 [3]
-        Smallest and largest value, and the smallest positive difference between sorted
-        values (differences below 1e-6 of the range count as equal); ``step`` is inf for a
-        label the library does not vary.
-    """
-    ordered = jnp.sort(jnp.asarray(template_labels, jnp.float32), axis=0)
-    low, high = ordered[0], ordered[-1]
-    gaps = jnp.diff(ordered, axis=0)
-    tol = 1e-6 * (high - low)
-    step = jnp.min(jnp.where(gaps > tol[None, :], gaps, jnp.inf), axis=0, initial=jnp.inf)
-    return low, high, step
-
-
-@partial(
-    jax.jit,
-    static_argnames=("n_pixels", "poor_fit", "min_fraction", "edge_steps", "label_steps"),
-)
-def estimate(
-    top_chi2: Array,
-    top_index: Array,
-    template_labels: Array,
-    n_good: Array,
-    n_pixels: int,
-    *,
-    poor_fit: float = 3.0,
-    min_fraction: float = 0.5,
-    edge_steps: float = 1.0,
-    label_steps: tuple[float, float, float] | None = None,
-) -> dict[str, Array]:
-    """Labels, uncertainties, fit quality and flags from the k best templates.
-
-    Labels (the paper's rule): the mean of the two best templates' labels weighted by their
-    inverse chi2, ``L = (L1 / chi2_1 + L2 / chi2_2) / (1 / chi2_1 + 1 / chi2_2)``, computed as
-    ``(chi2_2 L1 + chi2_1 L2) / (chi2_1 + chi2_2)`` so that a perfect match (chi2_1 = 0) gives
-    L1; with ``k = 1`` the best template's labels.
-
-    Uncertainty: the weighted standard deviation of the labels of the k best templates about
-    their weighted mean, with likelihood weights ``exp(-(chi2_i - chi2_1) / (2 s))``, where
-    ``s = max(chi2_1 / (n_good - 3), 1)`` is the best template's reduced chi2. Under Gaussian
-    noise with the stated inverse variance these weights are the relative likelihoods of the
-    templates, and the spread is the posterior width over the library. Real spectra are never
-    matched to chi2_nu = 1, and with chi2 ~ 10^4 the raw likelihood would put all weight on
-    one template (an uncertainty of 0); dividing by ``s`` inflates the noise until the best
-    fit is acceptable, the usual rescaling of errors by the reduced chi2. (Inverse-chi2
-    weights, the other option, are nearly equal for all k templates whatever the data
-    quality, so they measure k and the grid step rather than the data.) The spread is
-    limited by the grid: it is 0 when one template dominates, and cannot exceed what the k
-    best templates span, so choose k to cover a few grid steps in each label. The library's
-    discreteness is added in quadrature, ``step / sqrt(12)`` per label (the standard
-    deviation of a uniform error over one grid step), so that a single dominant template
-    does not give an uncertainty of 0.
-
-    Parameters
-    ----------
-    top_chi2 : float [N, k]
-        Ascending chi2 of the k best templates (`match`).
-    top_index : int [N, k]
-        Their rows in ``template_labels``.
-    template_labels : float [T, 3]
-        Teff [K], log g [dex], [Fe/H] [dex] of every template.
-    n_good : int [N]
-        Pixels with positive weight of each target.
-    n_pixels : int
-        Pixels per spectrum, P.
-    poor_fit : float
-        POOR_FIT when the best reduced chi2 exceeds this.
-    min_fraction : float
-        FEW_PIXELS when ``n_good < min_fraction * n_pixels``.
-    edge_steps : float
-        EDGE when the best template is less than this many grid steps from a label's
-        lowest or highest library value; 1 flags the faces of a regular grid.
-    label_steps : (float, float, float), optional
-        Grid step of each label [K, dex, dex]; default `label_grid`'s, which is right for a
-        regular grid. Give the cell size for libraries drawn at random inside cells (the
-        paper's), whose smallest label differences are far below a cell.
-
-    Returns
-    -------
-    dict of [N] arrays
-        ``teff`` [K], ``logg`` [dex], ``feh`` [dex] and ``teff_err``, ``logg_err``,
-        ``feh_err`` (float32); ``chi2_best``, ``chi2_reduced`` = chi2_best / (n_good - 3)
-        (NaN for n_good <= 3); ``best_index`` (int32, -1 without data); ``flags`` (int32,
-        `MatchFlag` bits). Everything but flags is NaN for NO_DATA targets.
-    """
-    top_chi2 = jnp.maximum(jnp.asarray(top_chi2, jnp.float32), 0.0)
-    labels = jnp.asarray(template_labels, jnp.float32)
-    top_labels = labels[top_index]  # [N, k, 3]
-    n_good = jnp.asarray(n_good, jnp.int32)
-    chi2_best = top_chi2[:, 0]
-
-    if top_chi2.shape[1] >= 2:
-        c1, c2 = top_chi2[:, :1], top_chi2[:, 1:2]
-        total = c1 + c2
-        w1 = jnp.where(total > 0, c2 / jnp.where(total > 0, total, 1.0), 0.5)
-        point = w1[:, :, None] * top_labels[:, :1] + (1.0 - w1)[:, :, None] * top_labels[:, 1:2]
-        point = point[:, 0]
-    else:
-        point = top_labels[:, 0]
-
-    dof = n_good - 3
-    reduced = jnp.where(dof > 0, chi2_best / jnp.maximum(dof, 1).astype(jnp.float32), jnp.nan)
-    temperature = jnp.maximum(jnp.where(dof > 0, reduced, chi2_best), 1.0)
-    like = jnp.exp(-(top_chi2 - chi2_best[:, None]) / (2.0 * temperature[:, None]))
-    like = (like / like.sum(axis=1, keepdims=True))[:, :, None]  # [N, k, 1]
-    mean = (like * top_labels).sum(axis=1, keepdims=True)
-    variance = (like * (top_labels - mean) ** 2).sum(axis=1)  # [N, 3]
-
-    low, high, step = label_grid(labels)
-    if label_steps is not None:
-        step = jnp.asarray(label_steps, jnp.float32)
-    floor = jnp.where(jnp.isfinite(step), step, 0.0) / jnp.sqrt(12.0)
-    spread = jnp.sqrt(variance + floor[None, :] ** 2)
-    best = top_labels[:, 0]
-    margin = (edge_steps * step)[None, :]
-    finite = jnp.isfinite(step)[None, :]
-    on_edge = (finite & ((best - low[None, :] < margin) | (high[None, :] - best < margin))).any(
-        axis=1
-    )
-    no_data = n_good == 0
-    few = n_good.astype(jnp.float32) < min_fraction * n_pixels
-    flags = jnp.zeros(n_good.shape, jnp.int32)
-    for bit, condition in (
-        (MatchFlag.EDGE, on_edge & ~no_data),
-        (MatchFlag.POOR_FIT, reduced > poor_fit),
-        (MatchFlag.FEW_PIXELS, few),
-        (MatchFlag.NO_DATA, no_data),
-    ):
-        flags = flags | jnp.where(condition, jnp.int32(bit.value), jnp.int32(0))
-
-    def blank(x: Array) -> Array:
-        mask = no_data if x.ndim == 1 else no_data[:, None]
-        return jnp.where(mask, jnp.nan, x)
-
-    point, spread = blank(point), blank(spread)
-    out = {name: point[:, i] for i, name in enumerate(LABEL_NAMES)}
-    out.update({f"{name}_err": spread[:, i] for i, name in enumerate(LABEL_NAMES)})
-    out["chi2_best"] = blank(chi2_best)
-    out["chi2_reduced"] = blank(reduced)
-    out["best_index"] = jnp.where(no_data, -1, top_index[:, 0]).astype(jnp.int32)
-    out["flags"] = flags
     return out
 
 

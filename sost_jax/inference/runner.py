@@ -32,7 +32,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
 from sost_jax.inference.catalogue import library_hash, write_catalogue
 from sost_jax.inference.estimate import Estimator, InferSettings, empty_rows, open_library
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.templates import Library
 from sost_jax.runtime.files import replacing, write_text
 from sost_jax.runtime.memory import aligned_empty
@@ -173,6 +174,77 @@ def _progress(total: int, done: int, progress: bool) -> tqdm:
     )
 
 
+def _start_run(
+    out: Path,
+    library: Library,
+    settings: InferSettings,
+    mesh: Mesh | None,
+    inputs: Mapping[str, Any],
+    **extra: Any,
+) -> tuple[Estimator, dict[str, Any]]:
+    """The estimator of a run and its record (run.json), written or checked against the
+    record of a run already started in ``out`` (`_check_run`).
+
+    ``inputs`` describes what is read (kind, number, fingerprint); ``extra`` adds entries
+    (the preprocessing of files, ...); a fit stage adds its settings as ``fit``.
+    """
+    record = {
+        "version": RUN_VERSION,
+        "inputs": dict(inputs),
+        "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
+        **extra,
+        "infer": settings.record(),
+    }
+    estimator = Estimator(library, settings, mesh)
+    if estimator.fit is not None:
+        record["fit"] = estimator.fit.record()
+    _check_run(out, record)
+    return estimator, record
+
+
+def _file_tasks(
+    paths: Sequence[str], parts: Sequence[int], part_size: int, read_chunk: int
+) -> list[tuple[tuple[int, int], Sequence[str]]]:
+    """Reader tasks ``((part, first input), paths)`` of the parts to do: each part's inputs
+    ``[part * part_size, (part + 1) * part_size)`` in chunks of at most ``read_chunk``."""
+    n = len(paths)
+    return [
+        ((i, lo), paths[lo : min(lo + read_chunk, (i + 1) * part_size, n)])
+        for i in parts
+        for lo in range(i * part_size, min((i + 1) * part_size, n), read_chunk)
+    ]
+
+
+def _whole_parts(
+    tasks: Sequence[tuple[tuple[int, int], Sequence[str]]],
+    prepared: Iterable[tuple[tuple[int, int], dict[str, Any]]],
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """``(part, chunks)`` as soon as every chunk of a part has come from the readers
+    (``prepared``: `sost_jax.data.prepare.iter_prepared` over ``tasks``), chunks in order."""
+    chunks_left = Counter(i for (i, _), _ in tasks)
+    gathered: dict[int, list[dict[str, Any]]] = {i: [] for i in chunks_left}
+    for (i, _), chunk in prepared:
+        gathered[i].append(chunk)
+        chunks_left[i] -= 1
+        if not chunks_left[i]:
+            yield i, gathered.pop(i)
+
+
+def _joined(
+    chunks: Sequence[Mapping[str, Any]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray], list[tuple[str, str]]]:
+    """One part's (flux, weight [n, P] in memory the matcher uses in place, labels [n, 3],
+    meta columns, failures) from its prepared chunks."""
+    metas = [m for c in chunks for m in c["meta"]]
+    return (
+        _rows_aligned([c["flux"] for c in chunks]),
+        _rows_aligned([c["weight"] for c in chunks]),
+        np.concatenate([c["labels"] for c in chunks]),
+        meta_columns(metas) if metas else {},
+        [f for c in chunks for f in c["failures"]],
+    )
+
+
 def infer_files(
     paths: Sequence[str | os.PathLike],
     library: Library | str | os.PathLike,
@@ -228,54 +300,31 @@ def infer_files(
     library = open_library(library)
     _check_grid(prepare.wave, library, "preprocessing")
     out = Path(out_dir)
-    record = {
-        "version": RUN_VERSION,
-        "inputs": {"kind": "files", "n": len(paths), "sha256": inputs_hash(paths)},
-        "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
-        "preprocess": prepare.to_dict(),
-        "infer": settings.record(),
-        "reader": reader,
-        "labels": None if labels is None else _sha256(json.dumps(sorted(labels)).encode())[:16],
-    }
-    estimator = Estimator(library, settings, mesh)
-    if estimator.fit is not None:
-        record["fit"] = estimator.fit.record()
-    _check_run(out, record)
+    estimator, record = _start_run(
+        out,
+        library,
+        settings,
+        mesh,
+        {"kind": "files", "n": len(paths), "sha256": inputs_hash(paths)},
+        preprocess=prepare.to_dict(),
+        reader=reader,
+        labels=None if labels is None else _sha256(json.dumps(sorted(labels)).encode())[:16],
+    )
     n_parts = -(-len(paths) // settings.chunk_size)
     todo = _my_parts(out, n_parts)
     t0 = time.perf_counter()
+    done_now = 0
     if todo:
-        size = settings.chunk_size
-        tasks = [
-            ((i, lo), paths[lo : min(lo + read_chunk, (i + 1) * size, len(paths))])
-            for i in todo
-            for lo in range(i * size, min((i + 1) * size, len(paths)), read_chunk)
-        ]
+        tasks = _file_tasks(paths, todo, settings.chunk_size, read_chunk)
         n_todo = sum(len(c) for _, c in tasks)
         bar = _progress(len(paths), len(paths) - n_todo, progress)
         writer = _Parts(out, estimator, bar, labels is not None)
-        chunks_left = {i: sum(1 for (j, _), _ in tasks if j == i) for i in todo}
-        gathered: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
-        for (i, _), chunk in iter_prepared(tasks, prepare, labels, reader, workers):
-            gathered[i].append(chunk)
-            chunks_left[i] -= 1
-            if chunks_left[i]:
-                continue
-            parts = gathered.pop(i)
-            metas = [m for p in parts for m in p["meta"]]
-            writer.submit(
-                i,
-                _rows_aligned([p["flux"] for p in parts]),
-                _rows_aligned([p["weight"] for p in parts]),
-                np.concatenate([p["labels"] for p in parts]),
-                meta_columns(metas) if metas else {},
-                [f for p in parts for f in p["failures"]],
-            )
+        prepared = iter_prepared(tasks, prepare, labels, reader, workers)
+        for i, chunks in _whole_parts(tasks, prepared):
+            writer.submit(i, *_joined(chunks))
         writer.flush()
         bar.close()
         done_now = n_todo
-    else:
-        done_now = 0
     return _finish(out, n_parts, library, record, done_now, time.perf_counter() - t0)
 
 
@@ -297,21 +346,13 @@ def infer_store(
     library = open_library(library)
     _check_grid(store.wave, library, "store's")
     out = Path(out_dir)
-    record = {
-        "version": RUN_VERSION,
-        "inputs": {
-            "kind": "store",
-            "n": len(store),
-            "root": str(store.root.absolute()),
-            "sha256": store.fingerprint,
-        },
-        "library": {"sha256": library_hash(library), "kind": library.meta.get("kind")},
-        "infer": settings.record(),
+    inputs = {
+        "kind": "store",
+        "n": len(store),
+        "root": str(store.root.absolute()),
+        "sha256": store.fingerprint,
     }
-    estimator = Estimator(library, settings, mesh)
-    if estimator.fit is not None:
-        record["fit"] = estimator.fit.record()
-    _check_run(out, record)
+    estimator, record = _start_run(out, library, settings, mesh, inputs)
     n_parts = -(-len(store) // settings.chunk_size)
     with_ref = bool(np.isfinite(store.labels).any())
     failures = store.failures()

@@ -16,6 +16,9 @@ The paper's library is built in five steps, one function each:
    the wavelength grid (extension WAVE) and the labels (binary table LABELS).
 5. `read_library`: back to arrays (any FITS reader can open the file too).
 
+`sost_jax.library.recipe.make_libraries` runs them all from a config (and trains the
+emulators they need).
+
 The translation itself (`sost_jax.sost.translation.Translator`) is a trained run's generator.
 """
 
@@ -32,25 +35,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ml_collections import ConfigDict
 
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
-from sost_jax.library.cells import LibraryGrid, check_labels, reference_labels, select_cells
-from sost_jax.library.emulator import Emulator, EmulatorSettings, load_or_train
-from sost_jax.library.styles import (
-    StyleContext,
-    StyleSource,
-    describe,
-    draw,
-    style_source_from_spec,
-)
-from sost_jax.library.translated_emulator import (
-    label_points,
-    save_translated_emulator,
-    train_translated_emulator,
-)
-from sost_jax.sost.translation import batched, translator_from_run
+from sost_jax.library.cells import check_labels
+from sost_jax.library.styles import StyleContext, StyleSource, describe, draw
+from sost_jax.sost.translation import batched
 
 Array = jax.Array
 
@@ -337,129 +327,3 @@ def read_library(path: str | os.PathLike) -> Library:
         flux = np.zeros((labels.shape[0], wave.size), np.float32)
     columns = {k: v.astype(str) if v.dtype.kind in "US" else v for k, v in columns.items()}
     return Library(wave, flux, labels, meta, columns)
-
-
-def make_libraries(
-    config: ConfigDict,
-    out_dir: str | os.PathLike,
-    reference: str | os.PathLike,
-    *,
-    emulator: str | os.PathLike | None = None,
-    grid_store: str | os.PathLike | None = None,
-    run: str | os.PathLike | None = None,
-    observed: str | os.PathLike | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """The whole library recipe: cells -> emulator -> raw library -> translated library.
-
-    Parameters
-    ----------
-    config : ConfigDict
-        ``library`` (grid, style, batch) and ``emulator`` sections are used.
-    out_dir : path
-        Receives ``library_raw.fits``, ``library_sost.fits`` (with ``run``), ``emulator/``
-        (when trained here), ``translated_emulator/`` (with ``run`` and
-        ``library.translated_points_per_cell`` > 0: `sost_jax.library.translated_emulator`, what
-        ``infer.method = "fit"`` goes through) and ``library.json`` (a summary). Each
-        library's provenance names its ``fit_emulator``.
-    reference : path
-        Reference catalogue of observed labels (`reference_labels`).
-    emulator : path, optional
-        A saved `sost_jax.library.emulator.Emulator`; else one is trained on ``grid_store``.
-    grid_store : path, optional
-        Prepared store of the synthetic grid, with labels.
-    run : path, optional
-        Training work directory (`translator_from_run`); without it only the raw library.
-    observed : path, optional
-        Observed store for the "matched" style source; default the run's observed store.
-    progress : bool
-        Progress of the emulator's training.
-
-    Returns
-    -------
-    dict
-        Paths written and template counts (also in ``library.json``).
-    """
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"reference": str(reference)}
-    if emulator is not None:
-        emu = Emulator.load(emulator)
-        summary["emulator"] = str(Path(emulator).absolute())
-    elif grid_store is not None:
-        emu, report = load_or_train(
-            out / "emulator",
-            grid_store,
-            EmulatorSettings.from_dict(config.emulator.to_dict()),
-            progress,
-        )
-        summary["emulator"] = report["path"]
-        summary["emulator_val_median_abs_residual"] = report["val_median_abs_residual"]
-        summary["emulator_val_p95_abs_residual"] = report["val_p95_abs_residual"]
-    else:
-        raise InputError("give a saved emulator or a synthetic grid store to train one on")
-    grid = LibraryGrid.from_dict(config.library.grid.to_dict())
-    params = select_cells(reference_labels(reference), grid)
-    if not len(params):
-        raise InputError(
-            f"no cell of the library grid holds {grid.min_stars} or more reference stars; "
-            "use larger cells or a lower library.grid.min_stars"
-        )
-    batch = int(config.library.batch)
-    provenance = {
-        "emulator": summary["emulator"],
-        "reference": str(reference),
-        "grid": grid.to_dict(),
-    }
-    raw_meta = {**provenance, "fit_emulator": summary["emulator"]}
-    raw = build_library(params, emu.generate, wave=emu.wave, batch=batch, meta=raw_meta)
-    summary["raw"] = str(write_library(out / "library_raw.fits", raw, overwrite=True))
-    summary["n_templates"] = len(raw)
-    if run is not None:
-        translator = translator_from_run(run, n_pixels=emu.n_pixels, batch=min(batch, 64))
-        spec = str(config.library.style)
-        observed = observed or translator.config.train.observed_store or None
-        source = style_source_from_spec(
-            spec,
-            translator.style_dim,
-            observed=observed if spec.strip().lower() == "matched" else None,
-            encode=translator.observed_styles,
-            match_weight=str(config.library.match_weight),
-            match_min_snr=float(config.library.match_min_snr),
-        )
-        key = jax.random.PRNGKey(grid.seed)
-        meta = dict(translator.meta)
-        points = int(config.library.translated_points_per_cell)
-        if points > 0:
-            at_points = build_library(
-                label_points(reference_labels(reference), grid, points),
-                emu.generate,
-                translator,
-                source,
-                jax.random.fold_in(key, 1),
-                wave=emu.wave,
-                batch=batch,
-            )
-            model, report = train_translated_emulator(
-                emu,
-                at_points.labels,
-                at_points.flux,
-                EmulatorSettings.from_dict(config.emulator.to_dict()),
-                style_source=describe(source),
-                progress=progress,
-            )
-            report.update(emulator=summary["emulator"], run=str(Path(run).absolute()), **meta)
-            path = save_translated_emulator(out / "translated_emulator", model, report)
-            meta["fit_emulator"] = summary["translated_emulator"] = str(path)
-            summary["translated_val_median_abs_residual"] = report["val_median_abs_residual"]
-            summary["translated_val_p95_abs_residual"] = report["val_p95_abs_residual"]
-        sost = translate_library(raw, translator, source, key, batch=batch, meta=meta)
-        summary["sost"] = str(write_library(out / "library_sost.fits", sost, overwrite=True))
-        summary["style_source"] = describe(source)
-        if spec.strip().lower() == "matched":
-            summary["match_weight"] = str(config.library.match_weight)
-            summary["match_min_snr"] = float(config.library.match_min_snr)
-        summary["run"] = str(Path(run).absolute())
-    (out / "library.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    return summary

@@ -10,7 +10,7 @@ emulator's) is trained on SOST translations of raw emulator spectra at many labe
    so the translated emulator covers the library's domain and nothing else;
 2. their raw spectra (the emulator), given styles by the library's style source and
    translated by the run's generator (`sost_jax.library.templates.build_library`, called by
-   `sost_jax.library.templates.make_libraries`: exactly the library's recipe, at more points);
+   `sost_jax.library.recipe.make_libraries`: exactly the library's recipe, at more points);
 3. an emulator trained on (labels, translated flux) from scratch, early-stopped on held-out
    points (starting from the raw emulator's weights gave a worse log g on the mock's
    development stars, 0.17 against 0.16 dex, at the same 2-minute budget): its

@@ -1,7 +1,7 @@
 """The catalogue's second stage (``infer.method = "fit"``): grid match, then continuous fit.
 
 A library names the emulator its templates came from (``fit_emulator`` in its provenance,
-written by `sost_jax.library.templates.make_libraries`): the raw emulator for the raw library, the
+written by `sost_jax.library.recipe.make_libraries`): the raw emulator for the raw library, the
 translated emulator (`sost_jax.library.translated_emulator`) for a SOST library. `FitStage` fits
 every spectrum through that emulator, started from the grid matcher's estimate, and gives
 the catalogue's columns: the fitted labels replace the grid's, with the RV, the label
@@ -22,9 +22,10 @@ from jax.sharding import Mesh
 from sost_jax.constants import LABEL_NAMES
 from sost_jax.errors import InputError
 from sost_jax.inference.fit.calibration import ErrorCalibration, fit_error_calibration
-from sost_jax.inference.fit.fitting import CORRELATIONS, FitSettings, Fitter
+from sost_jax.inference.fit.fitter import Fitter
+from sost_jax.inference.fit.fitting import CORRELATIONS, FitSettings
 from sost_jax.inference.fit.spectral_model import make_spectral_model
-from sost_jax.inference.matching import MatchFlag
+from sost_jax.inference.flags import MatchFlag
 from sost_jax.library.emulator import Emulator
 
 CALIBRATION = "calibration.json"

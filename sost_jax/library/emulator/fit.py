@@ -162,6 +162,121 @@ def _make_trainer(
     return run_epochs, evaluate
 
 
+def _device(a: np.ndarray) -> Array:
+    return jnp.asarray(a, jnp.float32)
+
+
+def _optimizer(settings: EmulatorSettings, n_train: int) -> optax.GradientTransformation:
+    """Adam, its learning rate decayed along a cosine from ``learning_rate`` to
+    ``lr_final_fraction`` of it over the steps of ``max_epochs`` epochs of ``n_train`` rows."""
+    steps_per_epoch = n_train // min(settings.batch_size, n_train)
+    schedule = optax.cosine_decay_schedule(
+        settings.learning_rate,
+        max(settings.max_epochs * steps_per_epoch, 1),
+        alpha=settings.lr_final_fraction,
+    )
+    return standard_promotion(optax.adam(schedule))
+
+
+def _early_stopped(
+    run_epochs: Any,
+    evaluate: Any,
+    net: Any,
+    opt_state: Any,
+    key: Array,
+    train: tuple[Array, Array, Array],
+    valid: tuple[Array, Array, Array],
+    transform: tuple[Array, Array],
+    settings: EmulatorSettings,
+    t0: float,
+    progress: bool,
+) -> tuple[Any, dict[str, Any], dict[str, list[float]]]:
+    """Train in rounds of ``eval_every`` epochs (`_make_trainer`'s ``run_epochs``), keeping
+    the parameters of the lowest held-out loss, until ``patience`` epochs bring no
+    improvement (or the loss is not finite), ``max_epochs`` or ``max_minutes`` after ``t0``.
+
+    Parameters
+    ----------
+    run_epochs, evaluate
+        From `_make_trainer`.
+    net, opt_state
+        Initial network parameters and optimizer state (donated to ``run_epochs``).
+    key : PRNG key
+        Split once per round for the shuffling.
+    train, valid : (x [N, 3], flux [N, P], mask [N, P])
+        Scaled labels, flux and pixel mask of the training and held-out grid points.
+    transform : (mean [P], scale [P])
+        The output transform (`_output_transform`).
+
+    Returns
+    -------
+    best_net
+        Host copy of the parameters with the lowest held-out loss.
+    stopping : dict
+        ``epochs`` (run), ``best_epoch``, ``stopped_by`` ("patience", "max_epochs" or
+        "max_minutes"), ``best_val_loss``.
+    history : dict
+        ``epoch``, ``train_loss``, ``val_loss`` of every evaluation.
+    """
+    best_loss, _ = evaluate(net, *valid, *transform)
+    best_loss = float(best_loss)
+    best_net = jax.device_get(net)
+    best_epoch, epoch, stopped_by = 0, 0, "max_epochs"
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": []}
+    bar = tqdm(total=settings.max_epochs, disable=not progress, desc="emulator", unit="ep")
+    while epoch < settings.max_epochs:
+        key, sub = jax.random.split(key)
+        net, opt_state, train_loss = run_epochs(net, opt_state, sub, *train, *transform)
+        epoch += settings.eval_every
+        val_loss = float(evaluate(net, *valid, *transform)[0])
+        history["epoch"].append(epoch)
+        history["train_loss"].append(float(train_loss))
+        history["val_loss"].append(val_loss)
+        if val_loss < best_loss:
+            best_loss, best_epoch, best_net = val_loss, epoch, jax.device_get(net)
+        bar.update(settings.eval_every)
+        bar.set_postfix(val=f"{val_loss:.2e}", best=f"{best_loss:.2e}")
+        if not math.isfinite(val_loss) or epoch - best_epoch >= settings.patience:
+            stopped_by = "patience"
+            break
+        if settings.max_minutes and time.perf_counter() - t0 > 60 * settings.max_minutes:
+            stopped_by = "max_minutes"
+            break
+    bar.close()
+    stopping = {
+        "epochs": epoch,
+        "best_epoch": best_epoch,
+        "stopped_by": stopped_by,
+        "best_val_loss": best_loss,
+    }
+    return best_net, stopping, history
+
+
+def _residual_quality(
+    evaluate: Any,
+    params: Any,
+    train: tuple[Array, Array, Array],
+    valid: tuple[Array, Array, Array],
+    transform: tuple[Array, Array],
+    masks: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
+    """The report's residual statistics of the trained emulator, in flux units, over the
+    pixels with data (``masks``: training and held-out [N, P]): ``val_median_abs_residual``,
+    ``val_p95_abs_residual``, ``val_max_abs_residual``, ``train_median_abs_residual``,
+    ``train_p95_abs_residual``."""
+    _, res_va = evaluate(params, *valid, *transform)
+    _, res_tr = evaluate(params, *train, *transform)
+    val = _abs_residual_stats(np.asarray(res_va), masks[1])
+    fit = _abs_residual_stats(np.asarray(res_tr), masks[0])
+    return {
+        "val_median_abs_residual": val["median"],
+        "val_p95_abs_residual": val["p95"],
+        "val_max_abs_residual": val["max"],
+        "train_median_abs_residual": fit["median"],
+        "train_p95_abs_residual": fit["p95"],
+    }
+
+
 def train_emulator(
     params: np.ndarray,
     flux: np.ndarray,
@@ -220,61 +335,32 @@ def train_emulator(
     mean, scale = _output_transform(flux[train_idx], mask[train_idx], settings.target)
     module = PayneMLP(settings.hidden, flux.shape[1], settings.activation)
     key_init, key_data = jax.random.split(jax.random.PRNGKey(settings.seed))
-
-    def device(a: np.ndarray) -> Array:
-        return jnp.asarray(a, jnp.float32)
-
     x_all = scaler.scale(labels)
-    x_tr, x_va = x_all[train_idx], x_all[valid_idx]
-    y_tr, y_va = device(flux[train_idx]), device(flux[valid_idx])
-    m_tr, m_va = device(mask[train_idx]), device(mask[valid_idx])
-    mean_d, scale_d = device(mean), device(scale)
+    train = (x_all[train_idx], _device(flux[train_idx]), _device(mask[train_idx]))
+    valid = (x_all[valid_idx], _device(flux[valid_idx]), _device(mask[valid_idx]))
+    transform = (_device(mean), _device(scale))
 
     n_train = len(train_idx)
-    steps_per_epoch = n_train // min(settings.batch_size, n_train)
-    schedule = optax.cosine_decay_schedule(
-        settings.learning_rate,
-        max(settings.max_epochs * steps_per_epoch, 1),
-        alpha=settings.lr_final_fraction,
-    )
-    tx = standard_promotion(optax.adam(schedule))
+    tx = _optimizer(settings, n_train)
     run_epochs, evaluate = _make_trainer(module, tx, settings, n_train)
-
-    net = module.init(key_init, x_tr[:1])["params"]
-    opt_state = tx.init(net)
-    best_loss, _ = evaluate(net, x_va, y_va, m_va, mean_d, scale_d)
-    best_loss = float(best_loss)
-    best_net = jax.device_get(net)
-    best_epoch, epoch, stopped_by = 0, 0, "max_epochs"
-    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": []}
-    bar = tqdm(total=settings.max_epochs, disable=not progress, desc="emulator", unit="ep")
-    while epoch < settings.max_epochs:
-        key_data, key = jax.random.split(key_data)
-        net, opt_state, train_loss = run_epochs(
-            net, opt_state, key, x_tr, y_tr, m_tr, mean_d, scale_d
-        )
-        epoch += settings.eval_every
-        val_loss = float(evaluate(net, x_va, y_va, m_va, mean_d, scale_d)[0])
-        history["epoch"].append(epoch)
-        history["train_loss"].append(float(train_loss))
-        history["val_loss"].append(val_loss)
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_net = val_loss, epoch, jax.device_get(net)
-        bar.update(settings.eval_every)
-        bar.set_postfix(val=f"{val_loss:.2e}", best=f"{best_loss:.2e}")
-        if not math.isfinite(val_loss) or epoch - best_epoch >= settings.patience:
-            stopped_by = "patience"
-            break
-        if settings.max_minutes and time.perf_counter() - t0 > 60 * settings.max_minutes:
-            stopped_by = "max_minutes"
-            break
-    bar.close()
+    net = module.init(key_init, train[0][:1])["params"]
+    best_net, stopping, history = _early_stopped(
+        run_epochs,
+        evaluate,
+        net,
+        tx.init(net),
+        key_data,
+        train,
+        valid,
+        transform,
+        settings,
+        t0,
+        progress,
+    )
 
     emulator = Emulator(settings, best_net, scaler, mean, scale, wave)
-    _, res_va = evaluate(emulator.params, x_va, y_va, m_va, mean_d, scale_d)
-    _, res_tr = evaluate(emulator.params, x_tr, y_tr, m_tr, mean_d, scale_d)
-    val = _abs_residual_stats(np.asarray(res_va), mask[valid_idx])
-    train = _abs_residual_stats(np.asarray(res_tr), mask[train_idx])
+    masks = (mask[train_idx], mask[valid_idx])
+    quality = _residual_quality(evaluate, emulator.params, train, valid, transform, masks)
     report = {
         "n_grid": n_input,
         "n_dropped_nan_labels": n_dropped,
@@ -282,15 +368,8 @@ def train_emulator(
         "n_train": n_train,
         "n_valid": len(valid_idx),
         "valid_indices": [int(i) for i in kept_rows[valid_idx]],
-        "epochs": epoch,
-        "best_epoch": best_epoch,
-        "stopped_by": stopped_by,
-        "best_val_loss": best_loss,
-        "val_median_abs_residual": val["median"],
-        "val_p95_abs_residual": val["p95"],
-        "val_max_abs_residual": val["max"],
-        "train_median_abs_residual": train["median"],
-        "train_p95_abs_residual": train["p95"],
+        **stopping,
+        **quality,
         "minutes": (time.perf_counter() - t0) / 60,
         "history": history,
         "settings": settings.to_dict(),
