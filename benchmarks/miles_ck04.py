@@ -50,7 +50,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -570,9 +570,9 @@ def run(
     for i, name in enumerate(formulations or [None]):
         f_config = config if name is None else formulation_config(config, name)
         f_work = work if name is None else work / name
-        sost, trained, oracle, made, n_partners = train_formulation(
+        sost, trained, oracle, made, n_partners, _ = train_formulation(
             f_config, name, f_work, emulator, emulator_path, (pool, syn, test), t0
-        )[:5]
+        )
         f_matched, _ = estimate(sost, test, f_work / "infer_sost", config)
         by_formulation[name] = {
             "table": summary_table(f_matched),
@@ -636,16 +636,22 @@ def run(
     }
 
 
+class TrainedFormulation(NamedTuple):
+    """One formulation's SOST and its libraries (`train_formulation`)."""
+
+    library: Library  # the SOST library
+    training: dict[str, Any]  # train_and_evaluate's summary
+    oracle: dict[str, float]  # the templates' residuals at the test stars' own labels
+    made: dict[str, Any]  # make_libraries' summary
+    n_partners: int  # distinct style partners
+    templates: dict  # the templates at the test stars' labels (`templates_at_labels`)
+
+
 def train_formulation(
     config, name: str | None, work: Path, emulator, emulator_path: Path, stores, t0: float
-) -> tuple[Library, dict[str, Any], dict[str, float], dict[str, Any], int, dict]:
-    """Train one formulation's SOST and build its libraries.
-
-    ``stores`` are (pool, synthetic, test). Returns the SOST library, the training summary,
-    the templates' residuals at the test stars' own labels, make_libraries' summary, the
-    number of distinct style partners and the templates at the test stars' labels
-    (`templates_at_labels`).
-    """
+) -> TrainedFormulation:
+    """Train one formulation's SOST and build its libraries; ``stores`` are (pool,
+    synthetic, test)."""
     pool, syn, test = stores
     train_config = copy.deepcopy(config)
     train_config.train.synthetic_store = str(syn.root)
@@ -684,7 +690,8 @@ def train_formulation(
     log(t0, f"libraries: {made['n_templates']} cells ({n_partners} distinct style partners)")
     translator = translator_from_run(work / "sost", n_pixels=pool.n_pixels)
     templates = templates_at_labels(emulator, translator, pool, test)
-    return sost, trained, translation_residuals(templates), made, n_partners, templates
+    oracle = translation_residuals(templates)
+    return TrainedFormulation(sost, trained, oracle, made, n_partners, templates)
 
 
 def main() -> None:

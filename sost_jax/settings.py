@@ -1,7 +1,8 @@
 """Settings as data: typed settings built from config mappings, and config files.
 
 The bottom of the package: it knows no stage. Each stage's settings are a frozen dataclass
-built by `from_mapping` from its section of a config. A config is an
+on the `Settings` base, built from its section of a config by ``from_dict`` (unknown keys
+and wrong types are errors naming the key). A config is an
 ``ml_collections.ConfigDict``; a config file is a Python file whose ``get_config()`` returns
 one (``configs/``), or the JSON that `save_config` writes beside every run's outputs.
 Defaults and validation of a whole run live in `sost_jax.config`.
@@ -27,18 +28,6 @@ import ml_collections
 
 from sost_jax.errors import InputError
 from sost_jax.runtime.files import write_text
-
-T = TypeVar("T")
-
-
-def from_mapping(cls: type[T], d: Mapping[str, Any], what: str, **fixed: Any) -> T:
-    """``cls(**d, **fixed)``, where a key of ``d`` that is not a field of the dataclass
-    ``cls`` is a ValueError naming ``what`` (e.g. "emulator settings") and the known keys."""
-    known = {f.name for f in fields(cls)} - set(fixed)  # type: ignore[arg-type]
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise InputError(f"unknown {what}: {unknown}; known: {sorted(known)}")
-    return cls(**dict(d), **fixed)
 
 
 class Settings:
