@@ -36,7 +36,8 @@ from sost_jax.runtime.devices import data_mesh
 from sost_jax.runtime.distributed import start_processes
 from sost_jax.settings import save_config
 from sost_jax.sost import checkpoints, losses, translation
-from sost_jax.sost.models import AutoEncoder, MultiScaleDiscriminator
+from sost_jax.sost.discriminator import MultiScaleDiscriminator
+from sost_jax.sost.generator import AutoEncoder
 from sost_jax.sost.optim import standard_promotion
 from sost_jax.sost.translation import DOMAINS, codecs, cross, reconstructions, translate
 
