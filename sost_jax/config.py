@@ -98,7 +98,7 @@ def default_config() -> ml_collections.ConfigDict:
             # (stop-gradient), as the reference code does
             "detach_content": False,
             # the observed domain's discriminator sees translations with the noise and mask
-            # of observed spectra of the batch (sost_jax.sost.training.as_measured)
+            # of observed spectra of the batch (sost_jax.sost.objectives.as_measured)
             "gan_measured": False,
             "recon_weighting": "mask",
         }
