@@ -11,20 +11,10 @@ from conftest import tiny_batch as _batch
 
 from sost_jax.config import load_config
 from sost_jax.sost import losses
-from sost_jax.sost.models import (
-    AutoEncoder,
-    MultiScaleDiscriminator,
-    _decimate,
-    input_length,
-    round_trip_length,
-)
-from sost_jax.sost.training import (
-    create_train_state,
-    discriminator_loss,
-    generator_loss,
-    make_train_step,
-    train_and_evaluate,
-)
+from sost_jax.sost.discriminator import MultiScaleDiscriminator, _decimate
+from sost_jax.sost.generator import AutoEncoder, input_length, round_trip_length
+from sost_jax.sost.objectives import discriminator_loss, generator_loss
+from sost_jax.sost.training import create_train_state, make_train_step, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 

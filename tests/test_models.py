@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 
 from sost_jax.config import load_config
-from sost_jax.sost.models import (
-    AutoEncoder,
-    Conv1D,
-    ConvTranspose1D,
-    MultiScaleDiscriminator,
-    _avg_pool3,
-    adain,
-    count_params,
-)
+from sost_jax.sost.discriminator import MultiScaleDiscriminator, _avg_pool3
+from sost_jax.sost.generator import AutoEncoder
+from sost_jax.sost.layers import Conv1D, ConvTranspose1D, adain
+from sost_jax.sost.models import count_params
 
 PAPER = load_config(None)
 

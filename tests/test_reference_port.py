@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from sost_jax.config import load_config
-from sost_jax.sost.models import AutoEncoder, MultiScaleDiscriminator, count_params
+from sost_jax.sost.discriminator import MultiScaleDiscriminator
+from sost_jax.sost.generator import AutoEncoder
+from sost_jax.sost.models import count_params
 from sost_jax.sost.reference_port import check_weights, discriminator_params, generator_params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -131,7 +131,8 @@ def _flax_config() -> Any:
 
 def test_reference_computes_the_same_as_the_flax_modules():
     jax = pytest.importorskip("jax")
-    models = pytest.importorskip("sost_jax.sost.models")
+    generator = pytest.importorskip("sost_jax.sost.generator")
+    discriminator = pytest.importorskip("sost_jax.sost.discriminator")
     config = _flax_config()
     torch.manual_seed(0)
     ae_t, dis_t = ref.AutoEncoder(TINY), ref.MultiScaleDiscriminator(TINY)
@@ -143,14 +144,22 @@ def test_reference_computes_the_same_as_the_flax_modules():
 
     # the modules broadcast biases [C] against [B, L, C]; compare numbers, not rank rules
     with jax.numpy_rank_promotion("allow"):
-        _compare_with_flax(jax, models, config, ae_t, dis_t, x, style)
+        modules = (generator.AutoEncoder, discriminator.MultiScaleDiscriminator)
+        _compare_with_flax(jax, modules, config, ae_t, dis_t, x, style)
 
 
 def _compare_with_flax(
-    jax: Any, models: Any, config: Any, ae_t: Any, dis_t: Any, x: np.ndarray, style: np.ndarray
+    jax: Any,
+    modules: tuple[Any, Any],
+    config: Any,
+    ae_t: Any,
+    dis_t: Any,
+    x: np.ndarray,
+    style: np.ndarray,
 ) -> None:
-    ae_j = models.AutoEncoder(config.model)
-    dis_j = models.MultiScaleDiscriminator(config.dis)
+    auto_encoder, multi_scale = modules  # the Flax AutoEncoder and MultiScaleDiscriminator
+    ae_j = auto_encoder(config.model)
+    dis_j = multi_scale(config.dis)
     ae_p = jax.tree.map(np.asarray, flax_autoencoder_params(ae_t))
     dis_p = jax.tree.map(np.asarray, flax_discriminator_params(dis_t))
     # the Flax tree must have exactly this structure and these shapes
@@ -160,8 +169,8 @@ def _compare_with_flax(
     assert shapes(init_ae) == shapes(ae_p)
     assert shapes(init_dis) == shapes(dis_p)
 
-    c_j, s_j = ae_j.apply({"params": ae_p}, x, method=models.AutoEncoder.encode)
-    y_j = ae_j.apply({"params": ae_p}, c_j, style, 64, method=models.AutoEncoder.decode)
+    c_j, s_j = ae_j.apply({"params": ae_p}, x, method=auto_encoder.encode)
+    y_j = ae_j.apply({"params": ae_p}, c_j, style, 64, method=auto_encoder.decode)
     d_j = dis_j.apply({"params": dis_p}, x)
     with torch.no_grad():
         xt = torch.from_numpy(x)[:, None, :]

@@ -13,12 +13,12 @@ from conftest import tiny_batch as _batch
 from sost_jax.config import load_config
 from sost_jax.data.store import StoreWriter
 from sost_jax.sost import losses
+from sost_jax.sost.input_pipeline import training_rows
 from sost_jax.sost.training import (
     TrainingDiverged,
     create_train_state,
     make_train_step,
     train_and_evaluate,
-    training_rows,
 )
 from sost_jax.sost.translation import translate
 
@@ -201,7 +201,7 @@ def test_change_translation_starts_as_the_identity(tiny):
 
 def test_paired_term_uses_only_rows_with_a_partner(tiny, tmp_path):
     from sost_jax.data.store import PreparedStore
-    from sost_jax.sost.training import generator_loss
+    from sost_jax.sost.objectives import generator_loss
 
     config = load_config(None, [])
     config.update(tiny)
@@ -263,7 +263,7 @@ def test_without_unpaired_terms_only_reconstruction_and_pairs_train(tiny, tmp_pa
 
 def test_domain_mean_averages_only_pixels_with_data(tiny):
     from sost_jax.data.store import PreparedStore
-    from sost_jax.sost.training import domain_mean
+    from sost_jax.sost.input_pipeline import domain_mean
 
     store = PreparedStore(tiny.train.observed_store)
     rows = np.arange(0, 40, 3)
@@ -276,7 +276,7 @@ def test_domain_mean_averages_only_pixels_with_data(tiny):
 
 
 def test_mean_gap_term_trains_the_mean_change_towards_the_gap(tiny):
-    from sost_jax.sost.training import generator_loss
+    from sost_jax.sost.objectives import generator_loss
 
     config = load_config(None, [])
     config.update(tiny)
@@ -307,7 +307,7 @@ def test_mean_gap_term_trains_the_mean_change_towards_the_gap(tiny):
 
 
 def test_as_measured_adds_the_noise_and_mask_of_observed_spectra():
-    from sost_jax.sost.training import as_measured
+    from sost_jax.sost.objectives import as_measured
 
     x = jnp.full((3, 20_000), 0.8)
     weight = np.tile(np.array([[100.0], [400.0], [2500.0]]), (1, 20_000)).astype(np.float32)
@@ -321,7 +321,7 @@ def test_as_measured_adds_the_noise_and_mask_of_observed_spectra():
 
 def test_paired_batches_come_only_from_stars_with_a_partner(tiny, tmp_path, monkeypatch):
     """A small paired subset (an APOGEE-like overlap) still fills every paired batch."""
-    from sost_jax.sost import training
+    from sost_jax.sost import input_pipeline
 
     config = load_config(None, [])
     config.update(tiny)
@@ -333,14 +333,14 @@ def test_paired_batches_come_only_from_stars_with_a_partner(tiny, tmp_path, monk
         tiny, tmp_path, unpaired=[i for i in range(48) if i not in paired_rows]
     )
     seen = []
-    real_stream = training.BatchStream
+    real_stream = input_pipeline.BatchStream
 
     def spy(store, indices, *args, **kwargs):
         if kwargs.get("partner") is not None:
             seen.append(np.asarray(indices))
         return real_stream(store, indices, *args, **kwargs)
 
-    monkeypatch.setattr(training, "BatchStream", spy)
+    monkeypatch.setattr(input_pipeline, "BatchStream", spy)
     assert train_and_evaluate(config, tmp_path / "run", progress=False)["step"] == 2
     assert len(seen) == 1 and set(seen[0]) <= set(paired_rows) and len(seen[0]) >= 4
     config.train.paired_store = _paired_copy(

@@ -5,7 +5,7 @@ cells have reference labels, so each of them has a synthetic counterpart: the mo
 at its labels. `paired_store` writes those counterparts as a prepared store row-aligned with
 the observed store; training with ``loss.paired`` > 0 then asks the translation of each
 counterpart, with the observed star's own style, to reproduce the observed spectrum
-(`sost_jax.sost.training.generator_loss`). Stars without usable labels get a partner of zero
+(`sost_jax.sost.objectives.generator_loss`). Stars without usable labels get a partner of zero
 weight and are left out of that term.
 """
 

@@ -106,7 +106,7 @@ def generator_params(
     encoder, decoder : mapping name -> array
         The reference's ``Encoder`` and ``Decoder`` state dicts as NumPy arrays.
     like : dict
-        Parameters of `sost_jax.sost.models.AutoEncoder` under the same sizes (``content``,
+        Parameters of `sost_jax.sost.generator.AutoEncoder` under the same sizes (``content``,
         ``style``, ``mlp``, ``decoder``); gives the structure and shapes.
 
     Returns
@@ -128,7 +128,7 @@ def generator_params(
 
 def discriminator_params(dis: Mapping[str, Any], like: Mapping[str, Any]) -> dict[str, Any]:
     """A multi-scale discriminator's parameters from the reference's ``MultiDiscriminator``
-    state dict (``like``: `sost_jax.sost.models.MultiScaleDiscriminator` parameters)."""
+    state dict (``like``: `sost_jax.sost.discriminator.MultiScaleDiscriminator` parameters)."""
     return _copy_in_order(dis, "models.", like, "discriminator")
 
 

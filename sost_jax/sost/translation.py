@@ -1,6 +1,6 @@
 """Translation between the synthetic (a) and observed (b) domains: SOST's central operation.
 
-A generator is one MUNIT auto-encoder per domain (`sost_jax.sost.models.AutoEncoder`): an encoder
+A generator is one MUNIT auto-encoder per domain (`sost_jax.sost.generator.AutoEncoder`): an encoder
 splits a spectrum into a content code and a style code, and the decoder of the *other*
 domain, given that content and a style code of its own domain, makes the translation. Two
 formulations (``model.translation``): "direct", the paper's ``dec_target(content, style)``,
@@ -29,7 +29,8 @@ from sost_jax.data.store import PreparedStore
 from sost_jax.errors import InputError
 from sost_jax.settings import read_config_file
 from sost_jax.sost import checkpoints
-from sost_jax.sost.models import MODEL_DEFAULTS, AutoEncoder
+from sost_jax.sost.generator import AutoEncoder
+from sost_jax.sost.models import MODEL_DEFAULTS
 
 Array = jax.Array
 DOMAINS = ("a", "b")  # the keys of parameter trees: a synthetic, b observed
