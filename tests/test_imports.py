@@ -1,6 +1,8 @@
-"""The package's import graph: no cycle, and almost no imports hidden inside functions."""
+"""The package's shape: no import cycle, almost no imports hidden inside functions, no
+stage importing the run config, and modules and functions of a size one can read."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +96,83 @@ def test_no_stage_imports_the_run_config():
         if "sost_jax.config" in _imports(p, True, modules) + _imports(p, False, modules)
     }
     assert users <= {"sost_jax.cli", "sost_jax.demo.run", "sost_jax.inference.api"}, users
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 100
+
+
+def _too_long(modules: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """Modules over MAX_MODULE_LINES lines, and functions (docstring included) over
+    MAX_FUNCTION_LINES outside cli.py, as "name: lines"."""
+    big_modules, big_functions = [], []
+    for name, path in modules.items():
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            big_modules.append(f"{name}: {len(text.splitlines())}")
+        if name == "sost_jax.cli":
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    big_functions.append(f"{name}.{node.name}: {lines}")
+    return big_modules, big_functions
+
+
+def test_no_module_or_function_is_too_long_to_read():
+    big_modules, big_functions = _too_long(_modules())
+    assert not big_modules, big_modules
+    assert not big_functions, big_functions
+
+
+def test_the_size_check_finds_a_long_module_and_function(tmp_path):
+    body = "def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES
+    path = tmp_path / "long.py"
+    path.write_text(body + "\n" * (MAX_MODULE_LINES - MAX_FUNCTION_LINES))
+    big_modules, big_functions = _too_long({"sost_jax.long": path})
+    assert big_modules == [f"sost_jax.long: {MAX_MODULE_LINES + 1}"]
+    assert big_functions == [f"sost_jax.long.f: {MAX_FUNCTION_LINES + 1}"]
+    path.write_text(body.replace("    x = 1\n", "", 1))  # exactly at both limits: fine
+    assert _too_long({"sost_jax.long": path}) == ([], [])
+
+
+def _documented_names() -> list[str]:
+    """Every ``sost_jax.`` dotted name and ``from sost_jax... import ...`` line of the
+    README and the docs."""
+    root = PACKAGE.parent
+    names = []
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        for module, items in re.findall(r"from (sost_jax[\w.]*) import ([\w, ]+)", text):
+            names += [f"{module}.{item.split(' as ')[0].strip()}" for item in items.split(",")]
+        names += re.findall(r"\b(sost_jax(?:\.\w+)+)", text)
+    return sorted(set(names))
+
+
+def test_the_names_the_docs_use_are_importable():
+    code = (
+        "import importlib, sys\n"
+        "bad = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    parts = name.split('.')\n"
+        "    for i in range(len(parts), 0, -1):\n"
+        "        try:\n"
+        "            obj = importlib.import_module('.'.join(parts[:i]))\n"
+        "        except ModuleNotFoundError:\n"
+        "            continue\n"
+        "        try:\n"
+        "            for attr in parts[i:]:\n"
+        "                obj = getattr(obj, attr)\n"
+        "        except AttributeError:\n"
+        "            bad.append(name)\n"
+        "        break\n"
+        "    else:\n"
+        "        bad.append(name)\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    names = _documented_names()
+    assert len(names) > 20  # the README's examples are found
+    run = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr[-500:]

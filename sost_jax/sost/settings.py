@@ -152,7 +152,7 @@ class LossSettings(Settings):
         (stop-gradient), as the reference code does.
     gan_measured : bool
         The observed domain's discriminator sees translations with the noise and mask of
-        observed spectra of the batch (`sost_jax.sost.training.as_measured`).
+        observed spectra of the batch (`sost_jax.sost.objectives.as_measured`).
     recon_weighting : str
         "mask": reconstruction L1 only over pixels with data; "none": over all.
     """

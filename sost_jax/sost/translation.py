@@ -30,7 +30,7 @@ from sost_jax.errors import InputError
 from sost_jax.settings import read_config_file
 from sost_jax.sost import checkpoints
 from sost_jax.sost.generator import AutoEncoder
-from sost_jax.sost.models import MODEL_DEFAULTS
+from sost_jax.sost.settings import ModelSettings
 
 Array = jax.Array
 DOMAINS = ("a", "b")  # the keys of parameter trees: a synthetic, b observed
@@ -285,7 +285,7 @@ def translator_from_run(
         raise FileNotFoundError(f"{work} has no config.json: not a training run")
     config = read_config_file(config_path)
     # a run saved before a model setting existed had that setting's default
-    config.model = ConfigDict({**MODEL_DEFAULTS, **config.model.to_dict()})
+    config.model = ConfigDict(ModelSettings.from_dict(config.model.to_dict()).to_dict())
     config_hash = hashlib.sha256(config_path.read_bytes()).hexdigest()[:16]
     if n_pixels is None:
         if not config.train.synthetic_store:
