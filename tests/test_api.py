@@ -1,5 +1,6 @@
 """The Python API for users' own spectra: specutils spectra or arrays in, a table out."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import astropy.units as u
@@ -8,12 +9,14 @@ import pytest
 from astropy.nddata import InverseVariance, StdDevUncertainty
 
 from sost_jax.config import load_config, validate
+from sost_jax.data.io import read_spectrum
 from sost_jax.data.prepare import prepare_arrays
 from sost_jax.errors import InputError
 from sost_jax.inference.api import as_arrays, parameterise
 from sost_jax.inference.catalogue import read_catalogue
-from sost_jax.inference.estimate import InferSettings
-from sost_jax.inference.runner import infer_store
+from sost_jax.inference.estimate import ESTIMATE_COLUMNS, InferSettings
+from sost_jax.inference.fit.stage import FIT_COLUMNS
+from sost_jax.inference.runner import infer_files, infer_store
 from sost_jax.library.emulator import EmulatorSettings, train_emulator
 from sost_jax.library.templates import Library, write_library
 from sost_jax.mock import observed_spectra
@@ -149,3 +152,43 @@ def test_unusable_spectra_are_listed_not_raised(setup):
         parameterise([1, 2, 3], setup["library"])
     with pytest.raises(InputError, match="arrays must be"):
         as_arrays((wave[:10], obs["flux"], obs["ivar"]))
+
+
+DR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "lamost_dr10"
+
+
+def test_the_api_on_the_lamost_dr10_files_equals_the_command_line(setup, tmp_path, monkeypatch):
+    """The 25 real LAMOST DR10 spectra (rest frame from their headers' Z): the API's rows,
+    written to no file, are the command line's (`infer_files`, which `sost-jax infer`
+    runs)."""
+    paths = sorted(DR10.glob("*.fits")) if DR10.is_dir() else []
+    if not paths:
+        pytest.skip("../shared/data/lamost_dr10 is absent")
+    spectra, ids = [], []
+    for path in paths:
+        s = read_spectrum(path)
+        spectra.append(
+            Spectrum(
+                spectral_axis=s.wave * u.AA,
+                flux=s.flux * u.Unit("1e-17 erg s-1 cm-2 AA-1"),
+                uncertainty=InverseVariance(np.where(s.mask, 0.0, s.ivar)),
+                redshift=s.meta["z"],
+            )
+        )
+        ids.append(s.meta["id"])
+    monkeypatch.chdir(tmp_path)
+    table = parameterise(spectra, setup["library"], config=TINY, ids=ids)
+    assert not any(tmp_path.iterdir())  # nothing written
+    settings = validate(setup["config"])
+    infer = replace(settings.infer, method="fit")  # parameterise's default
+    out = infer_files(
+        paths, setup["library"], tmp_path / "c", settings.preprocess, infer, progress=False
+    )
+    cat = read_catalogue(out["catalogue"])
+    assert len(table) == len(paths) == out["n_rows"] and list(table["id"]) == list(cat["id"])
+    columns = [*ESTIMATE_COLUMNS, *FIT_COLUMNS]
+    assert set(columns) <= set(table.colnames) & set(cat)
+    for name in columns:
+        np.testing.assert_allclose(
+            np.asarray(table[name], np.float64), cat[name], rtol=1e-5, atol=1e-3, err_msg=name
+        )

@@ -1,6 +1,8 @@
 """Synthetic partners: row-aligned with the observed store, the emulator's flux at each
 star's labels, zero weight where a star cannot be paired; batches carry the partner rows."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -137,24 +139,24 @@ def test_label_errors_have_the_asked_offset_scale_and_noise():
 
 
 def test_demo_pairs_a_subset_at_accurate_labels():
-    from sost_jax.config import load_config
-    from sost_jax.demo.run import reference_labels_for_pairs
+    from sost_jax.config import load_settings
+    from sost_jax.demo.reference import reference_labels_for_pairs
 
     rng = np.random.default_rng(2)
     truth = np.stack(
         [rng.uniform(4000, 7000, 1000), rng.uniform(1, 5, 1000), rng.uniform(-1, 0.3, 1000)],
         axis=1,
     )
-    config = load_config(
+    settings = load_settings(
         "configs/cpu.py", ["demo.label_bias.teff_offset=80.0", "demo.pair_fraction=0.05"]
     )
-    labels = reference_labels_for_pairs(truth, config)
+    labels = reference_labels_for_pairs(truth, settings.demo, settings.mock.seed)
     paired = np.isfinite(labels).all(axis=1)
     assert paired.sum() == 50 and np.isnan(labels[~paired]).all()
     # the subset's labels carry no bias: mean Teff error well inside 80 K
     assert abs((labels[paired, 0] - truth[paired, 0]).mean()) < 30
-    config.demo.pair_fraction = 1.0
-    biased = reference_labels_for_pairs(truth, config)
+    demo = dataclasses.replace(settings.demo, pair_fraction=1.0)
+    biased = reference_labels_for_pairs(truth, demo, settings.mock.seed)
     assert (biased[:, 0] - truth[:, 0]).mean() == pytest.approx(80.0, abs=10)
     with pytest.raises(ValueError, match="pair_fraction"):
-        load_config("configs/cpu.py", ["demo.pair_fraction=0.0"])
+        load_settings("configs/cpu.py", ["demo.pair_fraction=0.0"])
