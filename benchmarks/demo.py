@@ -20,7 +20,7 @@ from pathlib import Path
 
 from peak import write_result
 
-from sost_jax.config import cpu_config, load_config
+from sost_jax.config import cpu_config, load_settings
 from sost_jax.demo.run import run_demo
 
 RESULTS = Path(__file__).resolve().parent / "results" / "demo.json"
@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO, force=True)
     t0 = time.perf_counter()
-    summary = run_demo(load_config(None, base=cpu_config), args.workdir, progress=False)
+    summary = run_demo(load_settings(None, base=cpu_config), args.workdir, progress=False)
     print(summary["table"])
     gaps = ", ".join(f"{k} {100 * v:.0f}%" for k, v in summary["gap_closed"].items())
     print(f"raw -> oracle scatter gap closed by SOST: {gaps}")

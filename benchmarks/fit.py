@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from sost_jax.config import cpu_config, validate
+from sost_jax.config import RunSettings, cpu_config, load_settings
 from sost_jax.constants import C_KMS, LABEL_NAMES
 from sost_jax.data.store import PreparedStore
 from sost_jax.demo.run import run_demo
@@ -84,13 +84,13 @@ def _rv_truth(workdir: Path) -> dict[str, float]:
 THROUGHPUT_CHUNK = 512
 
 
-def _throughput(config: Any, workdir: Path, method: str, scratch: Path) -> float:
+def _throughput(settings: RunSettings, workdir: Path, method: str, scratch: Path) -> float:
     """Spectra/s of infer_files over the test files with ``method``, in a fresh folder,
     after a first run over them (compilation: once per process and batch size, not per
     survey; the fit's leftover rounds take several batch sizes)."""
     files = sorted(str(p) for p in (workdir / "mock" / "test_fits").glob("*.fits"))
-    settings = InferSettings.from_dict(
-        {**validate(config).infer.to_dict(), "method": method, "chunk_size": THROUGHPUT_CHUNK}
+    infer = InferSettings.from_dict(
+        {**settings.infer.to_dict(), "method": method, "chunk_size": THROUGHPUT_CHUNK}
     )
     seconds = 0.0
     for run in ("warm_up", "timed"):
@@ -101,8 +101,8 @@ def _throughput(config: Any, workdir: Path, method: str, scratch: Path) -> float
             files,
             workdir / "libraries" / "library_sost.fits",
             out,
-            validate(config).preprocess,
-            settings,
+            settings.preprocess,
+            infer,
             progress=False,
         )
         seconds = time.perf_counter() - t0
@@ -116,8 +116,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO, force=True)
     logging.getLogger("absl").setLevel(logging.WARNING)
-    config = cpu_config()
-    run_demo(config, args.workdir, progress=False)
+    settings = load_settings(None, base=cpu_config)
+    run_demo(settings, args.workdir, progress=False)
     work = args.workdir
     cats = {
         n: read_catalogue(work / "catalogues" / n / "catalogue.fits")
@@ -144,8 +144,8 @@ def main() -> None:
         fit_median_iterations=float(np.median(fit["n_iter"])),
     )
     scratch = work / "benchmark_throughput"
-    result["grid_spectra_per_s"] = _throughput(config, work, "grid", scratch)
-    result["fit_spectra_per_s"] = _throughput(config, work, "fit", scratch)
+    result["grid_spectra_per_s"] = _throughput(settings, work, "grid", scratch)
+    result["fit_spectra_per_s"] = _throughput(settings, work, "fit", scratch)
     result["fit_fraction_of_grid_speed"] = (
         result["fit_spectra_per_s"] / result["grid_spectra_per_s"]
     )

@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sost_jax.config import load_config
+from sost_jax.config import load_settings
 from sost_jax.demo.run import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,11 +146,11 @@ def run(
 ) -> dict[str, Any]:
     """One formulation's demo; its flat result (demo.json) and minutes. ``show`` logs the
     test-set table (off when choosing settings)."""
-    config = load_config(ROOT / config_file, overrides)
+    settings = load_settings(ROOT / config_file, overrides)
     if first is not None and first != work:
         _share(first, work)
     t0 = time.perf_counter()
-    summary = run_demo(config, work, progress=False)
+    summary = run_demo(settings, work, progress=False)
     flat = json.loads(Path(summary["demo_json"]).read_text())
     flat["benchmark_minutes"] = (time.perf_counter() - t0) / 60
     if show:
