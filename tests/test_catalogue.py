@@ -5,8 +5,10 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pytest
 from fixtures_io import LAMOST_DIR, needs
@@ -295,7 +297,6 @@ def _fit_run(survey, library, out):
 
 
 def test_the_fit_method_adds_rv_correlations_and_units(survey, fit_library, tmp_path):
-    from astropy.io import fits
 
     library, emulator = fit_library
     grid = read_catalogue(_run(survey, tmp_path / "grid")["catalogue"])
@@ -312,12 +313,33 @@ def test_the_fit_method_adds_rv_correlations_and_units(survey, fit_library, tmp_
     assert ((cat["teff"] >= low[0] - 1e-3) & (cat["teff"] <= high[0] + 1e-3)).all()
     np.testing.assert_array_equal(cat["teff_err"], cat["teff_err_formal"])  # no calibration
     assert (np.abs(cat["corr_teff_logg"][ok]) <= 1.0 + 1e-5).all()
-    header = fits.getheader(summary["catalogue"], 1)
-    units = {header[f"TTYPE{i}"]: header.get(f"TUNIT{i}") for i in range(1, header["TFIELDS"] + 1)}
-    assert units["teff"] == "K" and units["logg"] == "dex" and units["feh_err"] == "dex"
-    assert units["rv"] == "km s-1" and units["rv_err"] == "km s-1"
+    _check_units(summary["catalogue"])
     record = json.loads((tmp_path / "fit" / "run.json").read_text())
     assert record["fit"]["emulator"] == str(emulator) and record["infer"]["method"] == "fit"
+
+
+def _check_units(path):
+    """The FITS catalogue reads without a warning in astropy (the issue's command) with
+    every unit, and says dex where other readers (TOPCAT) look: TCOMMn, not TUNITn."""
+    from astropy.io import fits
+    from astropy.table import Table
+
+    code = "import sys; from astropy.table import Table; Table.read(sys.argv[1])"
+    run = subprocess.run(
+        [sys.executable, "-W", "error::astropy.units.UnitsWarning", "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-800:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = Table.read(path)
+    assert table["teff"].unit == u.K and table["rv"].unit == u.km / u.s
+    assert table["logg"].unit == u.dex and table["feh_err"].unit == u.dex
+    header = fits.getheader(path, 1)
+    names = {header[f"TTYPE{i}"]: i for i in range(1, header["TFIELDS"] + 1)}
+    assert header[f"TUNIT{names['teff']}"] == "K" and f"TUNIT{names['logg']}" not in header
+    assert header[f"TCOMM{names['logg']}"] == header[f"TCOMM{names['feh_err']}"] == "[dex]"
 
 
 def library_span(path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ UNITS = {
     "ref_logg": "dex",
     "ref_feh": "dex",
 }
-"""Units of catalogue columns (TUNITn of the FITS table; "dex" written as the string that
-TOPCAT and astropy show, though the FITS standard has no dex)."""
+"""Units of catalogue columns. The FITS standard has no dex: a dex column has no TUNITn;
+its unit is in astropy's serialized-column header cards (astropy reads it back, with no
+warning) and in its description, TCOMMn = "[dex]", which TOPCAT shows."""
 
 
 def library_hash(library: Library) -> str:
@@ -70,17 +72,14 @@ def write_catalogue(
 ) -> tuple[Path, Path]:
     """Write ``catalogue.fits`` and ``catalogue.csv`` into ``out``, each atomically.
 
-    Columns keep their order; units go into the FITS table, and the header describes the
-    flag bits and names the library (LIBKIND, LIBHASH) and the run settings (SOSTRUN, JSON).
-    Returns the two paths.
+    Columns keep their order; units go into the FITS table (dex as `UNITS` says), and the
+    header describes the flag bits and names the library (LIBKIND, LIBHASH) and the run
+    settings (SOSTRUN, JSON). Returns the two paths.
     """
-    from astropy.io import fits
+    from astropy.table import QTable
 
     out = Path(out)
     table = catalogue_table(columns)
-    for name in table.colnames:  # dex goes in by hand below: FITS has no dex
-        if UNITS.get(name) == "dex":
-            table[name].unit = None
     if library is not None:
         table.meta["LIBKIND"] = str(library.meta.get("kind", ""))
         table.meta["LIBHASH"] = library_hash(library)
@@ -89,17 +88,27 @@ def write_catalogue(
         table.meta["SOSTRUN"] = json.dumps(record, sort_keys=True, default=str)
     out.mkdir(parents=True, exist_ok=True)
     fits_path, csv_path = out / "catalogue.fits", out / "catalogue.csv"
-    hdu = fits.table_to_hdu(table)
-    for i, name in enumerate(table.colnames, start=1):
-        if UNITS.get(name) == "dex":  # astropy refuses dex as a FITS unit; TOPCAT shows it
-            hdu.header[f"TUNIT{i}"] = "dex"
     with replacing(fits_path) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+        _write_fits(QTable(table), tmp)
     text = table.copy(copy_data=False)
     text.meta.clear()
     with replacing(csv_path) as tmp:
         text.write(tmp, format="ascii.csv", overwrite=True)
     return fits_path, csv_path
+
+
+def _write_fits(table: Any, path: Path) -> None:
+    """``table`` (a QTable) as a FITS binary table, with dex columns described in TCOMMn."""
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    with warnings.catch_warnings():  # dex: kept in the serialized columns instead
+        warnings.filterwarnings("ignore", "The unit 'dex'", AstropyUserWarning)
+        table.write(path, format="fits", overwrite=True)
+    with fits.open(path, mode="update") as hdus:
+        for i, name in enumerate(table.colnames, start=1):
+            if UNITS.get(name) == "dex":
+                hdus[1].header[f"TCOMM{i}"] = "[dex]"
 
 
 def read_catalogue(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -108,7 +117,7 @@ def read_catalogue(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     path = Path(path)
     if path.suffix.lower() in (".fits", ".fit"):
-        table = Table.read(path, format="fits", unit_parse_strict="silent")  # dex
+        table = Table.read(path, format="fits", unit_parse_strict="silent")  # older: TUNIT dex
     else:
         table = Table.read(path, format="ascii.csv")
     out = {}
