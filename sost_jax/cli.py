@@ -4,6 +4,7 @@ evaluate."""
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
 import logging
 import os
@@ -106,12 +107,25 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     failures = store.failures()
+    if not len(store):
+        return _none_usable("prepare", len(paths), failures, f"{args.out}/shards/*/failures.csv")
     print(f"prepared {len(store)} of {len(paths)} spectra into {args.out}")
     if failures:
         print(f"skipped {len(failures)} (listed in {args.out}/shards/*/failures.csv), e.g.:")
         for path, reason in failures[:5]:
             print(f"  {path}: {reason}")
     return 0
+
+
+def _none_usable(command: str, n: int, failures: list, listed: str) -> int:
+    """Exit status 2 with one line when a run could use none of its ``n`` inputs (what it
+    wrote stays: an empty store or catalogue, and the reasons, listed in ``listed``)."""
+    example = f"; e.g. {failures[0][0]}: {failures[0][1]}" if failures else ""
+    print(
+        f"sost-jax {command}: none of the {n} inputs could be used{example} (all in {listed})",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _cmd_pair(args: argparse.Namespace) -> int:
@@ -215,6 +229,10 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         )
     if "n_rows" not in summary:  # a process other than 0 of a multi-process run
         return 0
+    if not summary["n_rows"]:
+        with open(summary["failures"], newline="") as fh:
+            failures = [tuple(row) for row in csv.reader(fh)][1:]
+        return _none_usable("infer", len(failures), failures, summary["failures"])
     print(f"catalogue of {summary['n_rows']} spectra: {summary['catalogue']}, {summary['csv']}")
     if summary["spectra_per_s"]:
         print(f"  {summary['spectra_per_s']:.0f} spectra/s in this call")

@@ -403,3 +403,26 @@ def test_calibrate_writes_the_calibration_that_later_fits_read(fit_library, tmp_
     argv[1] = str(tmp_path / "bad" / "catalogue.fits")
     assert main(argv) == 2
     assert "ref_feh" in capsys.readouterr().err
+
+
+def test_a_run_with_no_usable_spectrum_exits_non_zero_with_one_line(survey, tmp_path, capsys):
+    from sost_jax.cli import main
+
+    rng = np.random.default_rng(5)
+    files = tmp_path / "junk"
+    files.mkdir()
+    for i in range(3):
+        (files / f"random{i}.fits").write_bytes(rng.bytes(5760))
+    out = tmp_path / "inf"
+    argv = ["infer", str(files), "--library", str(survey["library"]), "--out", str(out)]
+    assert main([*argv, "--config", str(TINY), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none of the 3 inputs could be used" in err
+    assert "random0.fits" in err or "random1.fits" in err or "random2.fits" in err
+    assert read_catalogue(out / "catalogue.fits")["teff"].size == 0  # written all the same
+    with open(out / "failures.csv") as fh:
+        assert len(fh.read().strip().splitlines()) == 1 + 3
+    store = tmp_path / "store"
+    assert main(["prepare", str(files), "--out", str(store), "--config", str(TINY), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sost-jax prepare: none of the 3 inputs" in err
