@@ -80,8 +80,9 @@ def torch_matmul_peak(sizes: Sequence[int] = (2048, 4096), repeats: int = 3) -> 
 def provenance() -> dict[str, str | int]:
     """Commit, date and machine of this run, for a results file.
 
-    ``git_commit`` is the checked-out commit with ``+dirty`` when tracked files differ from
-    it ("unknown" outside a git checkout).
+    ``git_commit`` is the checked-out commit with ``+dirty`` when tracked files other than
+    the results files differ from it ("unknown" outside a git checkout): results written by
+    an earlier benchmark of the same session do not change the code measured.
     """
     root = Path(__file__).resolve().parent
 
@@ -90,7 +91,15 @@ def provenance() -> dict[str, str | int]:
         return out.stdout.strip() if out.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
+    changed = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ":/",
+        ":(top,exclude)benchmarks/results",
+    )
+    if commit != "unknown" and changed:
         commit += "+dirty"
     return {
         "git_commit": commit,
