@@ -29,7 +29,8 @@ Writes ``benchmarks/results/formulations.json`` (flat): per formulation ``gap_cl
 longer runs of reference, paper and unpaired (2000 and 5000 steps; the 700-step point is the
 plain run): their template distance and gap closed (``curve_{name}_{steps}_...``), each run
 on the plain runs' mock survey and emulator (or, where there are none, on those the first
-longer run makes). Runs resume from ``--workdir``.
+longer run makes), written to ``formulations_curve.json``. Each file holds one run's numbers
+(with its ``git_commit``), rewritten after every formulation; runs resume from ``--workdir``.
 
     python benchmarks/formulations.py [--workdir DIR] [--only paired,unpaired]
                                       [--curve [--curve-steps 2000 5000]]
@@ -52,11 +53,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from peak import write_result
+
 from sost_jax.config import load_settings
 from sost_jax.demo.run import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "formulations.json"
+CURVE_RESULTS = RESULTS.with_name("formulations_curve.json")
+"""The longer runs of ``--curve``: a file of their own, so that each file is one run's."""
 LABELS = ("teff", "logg", "feh")
 
 #: The cpu config's scale, given to the reference and paper configs.
@@ -170,7 +175,7 @@ def _keys(flat: dict[str, Any], suffix: str, prefix: str = "") -> dict[str, Any]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("formulations_work"))
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="default: RESULTS or CURVE_RESULTS")
     parser.add_argument("--only", default="", help="comma-separated formulations")
     parser.add_argument("--curve", action="store_true", help="only the longer runs (--curve-steps)")
     parser.add_argument(
@@ -187,7 +192,9 @@ def main() -> None:
     unknown = sorted(set(names) - set(FORMULATIONS))
     if unknown:
         raise SystemExit(f"unknown formulations {unknown}; known: {sorted(FORMULATIONS)}")
-    result: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    started = time.perf_counter()
+    out = args.out or (CURVE_RESULTS if args.curve else RESULTS)
+    result: dict[str, Any] = {}  # this run's numbers only, never merged into an older file
     first: Path | None = None
     if args.curve:
         # The plain runs' mock survey and emulator where they exist; otherwise the first
@@ -203,7 +210,7 @@ def main() -> None:
                 first = first or work
                 result.update(_keys(longer, f"{name}_{steps}", prefix="curve_"))
                 result[f"curve_minutes_{name}_{steps}"] = round(longer["benchmark_minutes"], 2)
-                args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+                write_result(out, result, started)
         return
     for name in names:
         config_file, overrides = FORMULATIONS[name]
@@ -243,7 +250,7 @@ def main() -> None:
                 result[f"{lib}_bias_{label}"] = flat[f"{lib}_{label}_bias"]
                 result[f"{lib}_scatter_{label}"] = flat[f"{lib}_{label}_scatter"]
         if not args.quick:
-            args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+            write_result(out, result, started)  # after each formulation: a stop keeps them
     if args.dev:
         return
     print(f"{'formulation':<14} {'to oracle':>9}  gap closed Teff / log g / [Fe/H]")
