@@ -76,6 +76,57 @@ def _data_size(header: dict[str, Any]) -> int:
     return abs(bitpix) // 8 * gcount * (pcount + math.prod(dims))
 
 
+_STRUCTURAL_INT = re.compile(rb"= *([+-]?[0-9]+) *(?:/|$)")
+_STRUCTURAL_NAMES = re.compile(rb"(BITPIX|NAXIS[0-9]{0,3}|PCOUNT|GCOUNT|TFIELDS) *")
+
+
+def check_structure(raw: bytes, max_hdus: int | None = None) -> None:
+    """Check the mandatory keywords of the first ``max_hdus`` headers against the FITS
+    standard and the file's length, reading nothing else.
+
+    What the astropy fallback must never be given: NAXIS or TFIELDS outside 0-999, negative
+    NAXISn, or data running past the end of the bytes (astropy loops over NAXISn and
+    TFIELDS and trusts the sizes, so one such header can hold a run for minutes or take all
+    memory). Cards are read as bytes, so a header
+    the fast parser cannot read (non-ASCII, odd values) is still checked.
+
+    Raises
+    ------
+    FitsFormatError
+        A mandatory keyword missing, not an integer or out of range, no END card, or data
+        past the end of the file.
+    """
+    pos, n, count = 0, len(raw), 0
+    while pos < n and (max_hdus is None or count < max_hdus):
+        if count and not raw[pos : pos + 8].strip(b" \0"):
+            break  # padding after the last HDU
+        header: dict[str, Any] = {}
+        end = None
+        for i in range(pos, n - 79, 80):
+            name = raw[i : i + 8]
+            if name == b"END     ":
+                end = i
+                break
+            if name.startswith(b"GROUPS  "):
+                header["GROUPS"] = raw[i + 8 : i + 80].lstrip(b"= ").startswith(b"T")
+            elif _STRUCTURAL_NAMES.fullmatch(name):
+                value = _STRUCTURAL_INT.match(raw, i + 8, i + 80)
+                header.setdefault(name.decode().strip(), int(value.group(1)) if value else None)
+        if end is None:
+            raise FitsFormatError(f"HDU {count}: no END card")
+        tfields = header.get("TFIELDS", 0)
+        if tfields is None or not 0 <= tfields <= 999:
+            raise FitsFormatError(f"HDU {count}: TFIELDS={tfields} outside 0-999")
+        data_start = pos + -(-(end + 80 - pos) // BLOCK) * BLOCK
+        size = _data_size(header)
+        if data_start + size > n:
+            raise FitsFormatError(
+                f"HDU {count} needs {data_start + size} bytes by its NAXISn, the file has {n}"
+            )
+        pos = data_start + -(-size // BLOCK) * BLOCK
+        count += 1
+
+
 def scan(
     raw: bytes, max_hdus: int | None = None, primary_keys: frozenset[str] | None = None
 ) -> list[HduInfo]:
@@ -168,6 +219,8 @@ def _table_layout(items: tuple[tuple[str, Any], ...]) -> tuple[np.dtype | None, 
         raise FitsFormatError("BINTABLE needs NAXIS=2, BITPIX=8, GCOUNT=1")
     row_bytes = h["NAXIS1"]
     tfields = _int_key(h, "TFIELDS")
+    if not 0 <= tfields <= 999:
+        raise FitsFormatError(f"TFIELDS={tfields} outside 0-999")
     names: list[str] = []
     formats: list[Any] = []
     offsets: list[int] = []

@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from sost_jax.data.io.fits_cards import SKIP_KEYS, FitsFormatError, FitsUnsupported
-from sost_jax.data.io.fits_hdus import decode, scan
+from sost_jax.data.io.fits_hdus import check_structure, decode, scan
 from sost_jax.errors import InputError
 
 __all__ = [
@@ -189,6 +189,7 @@ def read_hdus(
     except FitsUnsupported:
         if backend == "fast":
             raise
+        check_structure(raw, max_hdus)  # what astropy would trust (or loop over)
         return _read_hdus_astropy(raw, max_hdus)
 
 
