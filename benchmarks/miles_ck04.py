@@ -97,7 +97,8 @@ LIBRARIES = {
 #: The continuous fit's rows: library key -> the grid library whose emulator is fitted.
 FITS = {"raw_fit": "raw", "sost_fit": "sost"}
 # Measured before with a simpler protocol (polynomial upper-envelope normalisation, two-best
-# chi2, 165 test stars): (bias, scatter) in K, dex, dex.
+# chi2, 165 test stars): (bias, scatter) in K, dex, dex. Printed beside this run's for
+# comparison, never written into the results file (it holds only what a run measured).
 REFERENCE = {
     "raw": {"teff": (262.0, 412.0), "logg": (-0.51, 1.35), "feh": (-0.03, 0.69)},
     "empirical": {"teff": (2.0, 246.0), "logg": (0.05, 0.54), "feh": (0.00, 0.36)},
@@ -405,10 +406,6 @@ def flat_result(
             result[f"{key}_{name}_n"] = s["n"]
         flags = np.asarray(matched[title].get("flags", []))
         result[f"{key}_n_flagged"] = int(np.count_nonzero(flags))
-    for key, ref in REFERENCE.items():
-        for name, (b, sc) in ref.items():
-            result[f"reference_{key}_{name}_bias"] = b
-            result[f"reference_{key}_{name}_scatter"] = sc
     for name in LABEL_NAMES:
         raw, sost = tables[LIBRARIES["raw"]][name], tables[LIBRARIES["sost"]][name]
         ratio = sost["scatter"] / raw["scatter"]
