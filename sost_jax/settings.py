@@ -15,6 +15,7 @@ import collections.abc
 import difflib
 import importlib.util
 import json
+import math
 import os
 import re
 import types
@@ -71,6 +72,70 @@ class Settings:
 
 
 S = TypeVar("S", bound=Settings)
+
+
+# Checks a settings class makes in its __post_init__, each an InputError naming the key.
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    """Raise `InputError` "``key`` ``message``" unless ``ok``."""
+    if not ok:
+        raise InputError(f"{key} {message}")
+
+
+def at_least(s: Settings, minimum: int, *names: str) -> None:
+    """Each integer field ``names`` of ``s`` >= ``minimum``."""
+    for name in names:
+        value = getattr(s, name)
+        what = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        require(value >= minimum, f"{s.section}.{name}", f"must be {what}, got {value!r}")
+
+
+def positive(s: Settings, *names: str) -> None:
+    """Each field ``names`` of ``s`` > 0."""
+    for name in names:
+        value = getattr(s, name)
+        require(value > 0, f"{s.section}.{name}", f"must be > 0, got {value!r}")
+
+
+def nonnegative(s: Settings, *names: str) -> None:
+    """Each field ``names`` of ``s`` >= 0."""
+    for name in names:
+        value = getattr(s, name)
+        require(value >= 0, f"{s.section}.{name}", f"must be >= 0, got {value!r}")
+
+
+def fraction(s: Settings, *names: str) -> None:
+    """Each field ``names`` of ``s`` in [0, 1]."""
+    for name in names:
+        value = getattr(s, name)
+        require(0.0 <= value <= 1.0, f"{s.section}.{name}", f"must lie in [0, 1], got {value!r}")
+
+
+def pair(s: Settings, name: str, strict: bool = True) -> tuple[float, float]:
+    """A (low, high) range field: two finite numbers, low < high (``strict``) or <=."""
+    value, key = getattr(s, name), f"{s.section}.{name}"
+    require(
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value),
+        key,
+        f"must be a (low, high) pair, got {value!r}",
+    )
+    low, high = (float(v) for v in value)
+    require(math.isfinite(low) and math.isfinite(high), key, f"must be finite, got {value!r}")
+    require(low < high if strict else low <= high, key, f"needs low < high, got {value!r}")
+    return low, high
+
+
+def one_of(s: Settings, name: str, allowed: Sequence[str]) -> None:
+    """The field ``name`` of ``s`` one of ``allowed``."""
+    value = getattr(s, name)
+    require(
+        value in allowed,
+        f"{s.section}.{name}",
+        f"must be one of {', '.join(allowed)}; got {value!r}",
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sost_jax.errors import InputError
-from sost_jax.settings import Settings
+from sost_jax.settings import Settings, at_least, one_of
 
 READERS = ("auto", "lamost", "fits1d")
 """Spectrum file readers: the format found from the file ("auto"), LAMOST, 1-D FITS."""
@@ -34,11 +33,8 @@ class DataSettings(Settings):
     chunk_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.reader not in READERS:
-            raise InputError(f"data.reader must be auto, lamost or fits1d; got {self.reader!r}")
-        for key in ("shard_size", "chunk_size"):
-            if getattr(self, key) < 1:
-                raise InputError(f"data.{key} must be >= 1, got {getattr(self, key)}")
+        one_of(self, "reader", READERS)
+        at_least(self, 1, "shard_size", "chunk_size")
 
     @property
     def reader_workers(self) -> int | None:

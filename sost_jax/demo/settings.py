@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sost_jax.errors import InputError
-from sost_jax.settings import Settings
+from sost_jax.settings import Settings, at_least
 from sost_jax.sost.pairing import LabelErrors
 
 
@@ -65,9 +65,7 @@ class DemoSettings(Settings):
     fit: bool = True
 
     def __post_init__(self) -> None:
-        for key in ("n_synthetic", "n_observed", "n_test", "n_reference", "tsne_points"):
-            if getattr(self, key) < 1:
-                raise InputError(f"demo.{key} must be >= 1, got {getattr(self, key)}")
+        at_least(self, 1, "n_synthetic", "n_observed", "n_test", "n_reference", "tsne_points")
         for key in ("label_noise", "subset_label_noise"):
             noise = list(getattr(self, key))
             if len(noise) != 3 or any(not (v >= 0) for v in noise):

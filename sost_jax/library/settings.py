@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sost_jax.errors import InputError
 from sost_jax.library.cells import LibraryGrid
 from sost_jax.library.styles import SPEC_KINDS
-from sost_jax.settings import Settings
+from sost_jax.settings import Settings, at_least, nonnegative, one_of
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,13 @@ class LibrarySettings(Settings):
     translated_points_per_cell: int = 4
 
     def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise InputError(f"library.batch must be >= 1, got {self.batch}")
-        if self.translated_points_per_cell < 0:
-            raise InputError(
-                "library.translated_points_per_cell must be >= 0, got "
-                f"{self.translated_points_per_cell}"
-            )
+        at_least(self, 1, "batch")
+        at_least(self, 0, "translated_points_per_cell")
         kind = str(self.style).partition(":")[0].strip().lower()
         if kind not in SPEC_KINDS:
             raise InputError(
                 f"library.style {self.style!r} is not one of "
                 "matched, prior, fixed:v1,..., gaussian:PATH, mixture:PATH"
             )
-        if self.match_weight not in ("mask", "ivar"):
-            raise InputError(
-                f"library.match_weight must be mask or ivar, got {self.match_weight!r}"
-            )
-        if not self.match_min_snr >= 0:
-            raise InputError(f"library.match_min_snr must be >= 0, got {self.match_min_snr}")
+        one_of(self, "match_weight", ("mask", "ivar"))
+        nonnegative(self, "match_min_snr")

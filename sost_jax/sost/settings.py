@@ -10,18 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sost_jax.errors import InputError
-from sost_jax.settings import Settings
-
-
-def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise InputError(f"{where} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _at_least_one(section: str, settings: Settings, keys: tuple[str, ...]) -> None:
-    for key in keys:
-        if getattr(settings, key) < 1:
-            raise InputError(f"{section}.{key} must be >= 1, got {getattr(settings, key)}")
+from sost_jax.settings import Settings, at_least, nonnegative, one_of
 
 
 @dataclass(frozen=True)
@@ -77,12 +66,12 @@ class ModelSettings(Settings):
     translation: str = "direct"
 
     def __post_init__(self) -> None:
-        _one_of("model.arch", self.arch, ("padded", "reference"))
-        _one_of("model.init", self.init, ("kaiming", "reference"))
-        _one_of("model.translation", self.translation, ("direct", "change"))
-        _common_checks("model", self.pad_mode, self.conv_impl, self.dtype)
+        one_of(self, "arch", ("padded", "reference"))
+        one_of(self, "init", ("kaiming", "reference"))
+        one_of(self, "translation", ("direct", "change"))
+        _common_checks(self)
         keys = ("dim", "n_down", "down_stride", "n_res", "kernel_res", "style_dim", "mlp_dim")
-        _at_least_one("model", self, keys)
+        at_least(self, 1, *keys)
         if self.kernel_res % 2 == 0 or self.style_kernel % 2 == 0:
             raise InputError("model.kernel_res and model.style_kernel must be odd")
 
@@ -118,18 +107,18 @@ class DisSettings(Settings):
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        _one_of("dis.init", self.init, ("normal", "reference"))
-        _one_of("dis.downsample", self.downsample, ("avg3", "decimate"))
+        one_of(self, "init", ("normal", "reference"))
+        one_of(self, "downsample", ("avg3", "decimate"))
         if not 0 <= self.leaky_slope < 1:
             raise InputError(f"dis.leaky_slope must be in [0, 1), got {self.leaky_slope}")
-        _common_checks("dis", self.pad_mode, self.conv_impl, self.dtype)
-        _at_least_one("dis", self, ("dim", "n_layers", "n_scales"))
+        _common_checks(self)
+        at_least(self, 1, "dim", "n_layers", "n_scales")
 
 
-def _common_checks(section: str, pad_mode: str, conv_impl: str, dtype: str) -> None:
-    _one_of(f"{section}.pad_mode", pad_mode, ("reflect", "zero"))
-    _one_of(f"{section}.conv_impl", conv_impl, ("matmul", "xla"))
-    _one_of(f"{section}.dtype", dtype, ("float32", "bfloat16"))
+def _common_checks(s: Settings) -> None:
+    one_of(s, "pad_mode", ("reflect", "zero"))
+    one_of(s, "conv_impl", ("matmul", "xla"))
+    one_of(s, "dtype", ("float32", "bfloat16"))
 
 
 @dataclass(frozen=True)
@@ -170,10 +159,8 @@ class LossSettings(Settings):
     recon_weighting: str = "mask"
 
     def __post_init__(self) -> None:
-        for key in ("gan", "recon_x", "recon_c", "recon_s", "cycle", "paired", "mean_gap"):
-            if not getattr(self, key) >= 0:
-                raise InputError(f"loss.{key} must be >= 0, got {getattr(self, key)}")
-        _one_of("loss.recon_weighting", self.recon_weighting, ("mask", "none"))
+        nonnegative(self, "gan", "recon_x", "recon_c", "recon_s", "cycle", "paired", "mean_gap")
+        one_of(self, "recon_weighting", ("mask", "none"))
 
 
 @dataclass(frozen=True)
@@ -240,9 +227,8 @@ class TrainSettings(Settings):
             "keep_checkpoints",
             "prefetch",
         )
-        _at_least_one("train", self, keys)
-        _one_of("train.dis_fakes", self.dis_fakes, ("fresh", "same"))
-        if not self.min_snr >= 0:
-            raise InputError(f"train.min_snr must be >= 0, got {self.min_snr}")
+        at_least(self, 1, *keys)
+        one_of(self, "dis_fakes", ("fresh", "same"))
+        nonnegative(self, "min_snr")
         if not self.lr > 0 or not 0 <= self.decay_start <= self.steps:
             raise InputError("train.lr must be > 0 and 0 <= train.decay_start <= train.steps")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from sost_jax.mock.settings.checks import at_least, check_types, require, type_hints
+from sost_jax.mock.settings.checks import check_types, type_hints
 from sost_jax.mock.settings.domains import (
     FeatureSettings,
     GapSettings,
@@ -40,7 +40,7 @@ from sost_jax.mock.settings.population import (
     PopulationWeights,
     WaveSettings,
 )
-from sost_jax.settings import Settings
+from sost_jax.settings import Settings, at_least, require
 
 __all__ = [
     "CosmicSettings",

@@ -1,4 +1,6 @@
-"""Checks of the mock survey's settings, each raising `InputError` naming the key."""
+"""The mock survey's own settings check: every float field finite, every int an integer
+(for settings built directly, not through ``from_dict``); the other checks are
+`sost_jax.settings`'."""
 
 from __future__ import annotations
 
@@ -8,25 +10,9 @@ import typing
 from dataclasses import fields
 from typing import Any
 
-from sost_jax.errors import InputError
-from sost_jax.settings import Settings
+from sost_jax.settings import require
 
-__all__ = [
-    "at_least",
-    "check_types",
-    "fraction",
-    "nonnegative",
-    "pair",
-    "positive",
-    "require",
-    "type_hints",
-]
-
-
-def require(ok: bool, key: str, message: str) -> None:
-    """Raise `InputError` "``key`` ``message``" unless ``ok``."""
-    if not ok:
-        raise InputError(f"{key} {message}")
+__all__ = ["check_types", "type_hints"]
 
 
 @functools.cache
@@ -54,48 +40,3 @@ def check_types(s: Any, where: str) -> None:
                 f"{where}.{f.name}",
                 f"must be an integer, got {value!r}",
             )
-
-
-def at_least(s: Settings, minimum: int, *names: str) -> None:
-    """Each integer field ``names`` of ``s`` >= ``minimum``."""
-    for name in names:
-        value = getattr(s, name)
-        what = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
-        require(value >= minimum, f"{s.section}.{name}", f"must be {what}, got {value!r}")
-
-
-def positive(s: Settings, *names: str) -> None:
-    """Each field ``names`` of ``s`` > 0."""
-    for name in names:
-        value = getattr(s, name)
-        require(value > 0, f"{s.section}.{name}", f"must be > 0, got {value!r}")
-
-
-def nonnegative(s: Settings, *names: str) -> None:
-    """Each field ``names`` of ``s`` >= 0."""
-    for name in names:
-        value = getattr(s, name)
-        require(value >= 0, f"{s.section}.{name}", f"must be >= 0, got {value!r}")
-
-
-def fraction(s: Settings, *names: str) -> None:
-    """Each field ``names`` of ``s`` in [0, 1]."""
-    for name in names:
-        value = getattr(s, name)
-        require(0.0 <= value <= 1.0, f"{s.section}.{name}", f"must lie in [0, 1], got {value!r}")
-
-
-def pair(s: Settings, name: str, strict: bool = True) -> tuple[float, float]:
-    """A (low, high) range field: two finite numbers, low < high (``strict``) or <=."""
-    value, key = getattr(s, name), f"{s.section}.{name}"
-    require(
-        isinstance(value, tuple | list)
-        and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value),
-        key,
-        f"must be a (low, high) pair, got {value!r}",
-    )
-    low, high = (float(v) for v in value)
-    require(math.isfinite(low) and math.isfinite(high), key, f"must be finite, got {value!r}")
-    require(low < high if strict else low <= high, key, f"needs low < high, got {value!r}")
-    return low, high

@@ -5,15 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sost_jax.mock.settings.checks import (
-    at_least,
-    check_types,
-    fraction,
-    nonnegative,
-    positive,
-    require,
-)
-from sost_jax.settings import Settings
+from sost_jax.mock.settings.checks import check_types
+from sost_jax.settings import Settings, at_least, fraction, nonnegative, positive, require
 
 __all__ = ["FeatureSettings", "GapSettings", "LsfSettings", "SyntheticSettings"]
 

@@ -6,16 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from sost_jax.mock.settings.checks import (
-    at_least,
-    check_types,
-    fraction,
-    nonnegative,
-    pair,
-    positive,
-    require,
-)
-from sost_jax.settings import Settings
+from sost_jax.mock.settings.checks import check_types
+from sost_jax.settings import Settings, at_least, fraction, nonnegative, pair, positive, require
 
 __all__ = [
     "CosmicSettings",

@@ -5,15 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from sost_jax.mock.settings.checks import (
-    check_types,
-    fraction,
-    nonnegative,
-    pair,
-    positive,
-    require,
-)
-from sost_jax.settings import Settings
+from sost_jax.mock.settings.checks import check_types
+from sost_jax.settings import Settings, fraction, nonnegative, pair, positive, require
 
 __all__ = ["GridSettings", "PopulationSettings", "PopulationWeights", "WaveSettings"]
 
