@@ -143,7 +143,8 @@ def load_config(
         config = (base or default_config)()
     elif Path(path).suffix == ".json":  # a saved run: keys added since fall back to defaults
         config = default_config()
-        config.update(read_config_file(path))
+        with config.unlocked():  # its own sections (a benchmark's) come back too
+            config.update(read_config_file(path))
     else:  # a config file: every key must be one the defaults know (typos are errors)
         config = read_config_file(path)
         check_known_keys(config, default_config(), f"in config file {path}")

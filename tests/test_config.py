@@ -164,3 +164,12 @@ def test_a_config_file_may_add_its_own_sections(tmp_path):
     path.write_text(path.read_text().replace("with config.unlocked():\n        ", ""))
     with pytest.raises(ValueError, match="unknown config key 'survey'"):
         load_config(path)
+
+
+def test_a_saved_config_reads_back_with_its_own_sections(tmp_path):
+    config = load_config("configs/miles_ck04.py", ["train.seed=7"])
+    save_config(config, tmp_path / "config.json")
+    again = load_config(tmp_path / "config.json")
+    assert again.to_dict() == config.to_dict() and again.miles.test_modulus == 5
+    with pytest.raises(AttributeError, match='Did you mean "steps"'):
+        again.train.step = 1  # still locked
